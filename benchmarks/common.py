@@ -1,0 +1,40 @@
+"""Timing helpers shared by the benchmark scripts: fresh processes, medians, a printed table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def time_command(argv: Sequence[str], runs: int = 3, env: dict[str, str] | None = None,
+                 expect: int | None = 0, cwd: str | None = None) -> float:
+    """Median wall time of `argv` over `runs` fresh processes."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd)
+        samples.append(time.perf_counter() - started)
+        if expect is not None and done.returncode != expect:
+            sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
+    return statistics.median(samples)
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def reconciler(*args: str) -> list[str]:
+    return [sys.executable, "-m", "reconciler", *args]
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    lines = [f"\n{title}", "-" * (width + 14)]
+    lines += [f"{name.ljust(width)}  {value:>10}" for name, value in rows]
+    return "\n".join(lines)

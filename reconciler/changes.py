@@ -1,0 +1,123 @@
+"""Plain data passed between the planner, the apply engine, the stores and the renderers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.state import Key, Record, from_json, key_text, to_json
+
+CREATE, UPDATE, DELETE, REPLACE = "create", "update", "delete", "replace"
+APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
+
+SENSITIVE_CHANGED = "(sensitive value changed)"
+NOT_VERIFIABLE = "(write-only, not verifiable)"
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One field's change; a sensitive field carries a note instead of values."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+    sensitive: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path}
+        if self.sensitive:
+            out["sensitive"] = True
+            out["note"] = self.note
+        else:
+            out["before"] = to_json(self.before)
+            out["after"] = to_json(self.after)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldDiff:
+        return cls(
+            path=data["path"],
+            before=from_json(data.get("before")),
+            after=from_json(data.get("after")),
+            sensitive=bool(data.get("sensitive", False)),
+            note=data.get("note", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object to create, update, delete or replace, in the order the plan gives."""
+
+    action: str
+    kind: str
+    key: Key
+    before: Record | None = None
+    after: Record | None = None
+    diff: tuple[FieldDiff, ...] = ()
+    reason: str = ""
+    send_secrets: tuple[str, ...] = ()  # secret groups the write carries ("api_keys", "settings")
+    needs: tuple[str, ...] = ()  # secret references the write needs at apply time
+    depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}/{key_text(self.key)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "action": self.action,
+            "kind": self.kind,
+            "key": key_text(self.key),
+            "key_fields": list(self.key),
+            "diff": [d.to_dict() for d in self.diff],
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        if self.needs:
+            out["needs"] = list(self.needs)
+        if self.depends_on:
+            out["depends_on"] = list(self.depends_on)
+        return out
+
+    def to_saved(self) -> dict[str, Any]:
+        """The full change, as a saved plan keeps it (records with references, never values)."""
+        out = self.to_dict()
+        out["before"] = to_json(self.before)
+        out["after"] = to_json(self.after)
+        out["send_secrets"] = list(self.send_secrets)
+        return out
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> Change:
+        return cls(
+            action=data["action"],
+            kind=data["kind"],
+            key=tuple(data["key_fields"]),
+            before=from_json(data.get("before")),
+            after=from_json(data.get("after")),
+            diff=tuple(FieldDiff.from_dict(d) for d in data.get("diff", [])),
+            reason=data.get("reason", ""),
+            send_secrets=tuple(data.get("send_secrets", [])),
+            needs=tuple(data.get("needs", [])),
+            depends_on=tuple(data.get("depends_on", [])),
+        )
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What happened to one change during apply."""
+
+    change: Change
+    status: str  # applied | failed | skipped
+    error: str = ""
+    details: tuple[str, ...] = field(default=())  # e.g. a server's validation messages
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.change.to_dict()
+        out["status"] = self.status
+        if self.error:
+            out["error"] = self.error
+        if self.details:
+            out["details"] = list(self.details)
+        return out

@@ -1,0 +1,52 @@
+"""Diagnostics: one problem found in the manifests, with its place and a stable code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """A problem at `file:line:column`; `path` is the document path (`spec.base_url`)."""
+
+    file: str
+    line: int
+    column: int
+    severity: str
+    code: str
+    message: str
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+            "code": self.code,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    """`("spec", "api_keys", 0)` -> `spec.api_keys[0]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def sort_diagnostics(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: (d.file, d.line, d.column, d.code, d.message))
+
+
+def has_errors(diagnostics: list[Diagnostic], strict: bool = False) -> bool:
+    return any(d.severity == ERROR or strict for d in diagnostics)

@@ -1,0 +1,414 @@
+"""YAML files -> documents with source positions, and the loader's defences.
+
+Parsing uses libyaml's composer (C) and constructs Python values from its
+nodes here, so that every value keeps its node and therefore its line and
+column. Positions are looked up lazily, only for values a diagnostic needs.
+
+A broken file becomes diagnostics, never an exception, and never hides the
+results of the other files.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler.diagnostics import Diagnostic, format_path
+from reconciler.validate.codes import severity
+
+API_VERSION = "reconciler/v1"
+KINDS = ("Provider", "Model", "PriceCatalog", "Overrides", "Settings")
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+ALIAS_BUDGET = 10_000  # nodes that aliases may add to a document, in all
+MAX_DEPTH = 64  # collection nesting the constructor accepts
+TEXT_DEPTH_BOUND = 1_000  # nesting refused before libyaml sees it (it recurses in C)
+BOM = b"\xef\xbb\xbf"
+
+_T = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
+TIMESTAMP, MERGE, MAP, SEQ = _T + "timestamp", _T + "merge", _T + "map", _T + "seq"
+
+_SCALARS = yaml.constructor.SafeConstructor()
+_DEEP_INDENT = re.compile(r"^[ \t\-?:]{%d,}" % TEXT_DEPTH_BOUND, re.MULTILINE)
+_FLOW = re.compile(r"[\[\]{}]")
+
+Path = tuple[str | int, ...]
+
+
+class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
+    """libyaml's composer with a memo on implicit tag resolution.
+
+    The tag of a plain scalar depends on its text alone, and manifests repeat
+    the same texts (true, 70, provider names) thousands of times; resolving
+    each through the resolver's regular expressions costs ~40% of a load.
+    """
+
+    _plain_tags: dict[str, str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._plain_tags) < 200_000:
+                    self._plain_tags[value] = tag
+            return tag
+        return str(super().resolve(kind, value, implicit))
+
+
+@dataclass
+class Document:
+    """One YAML document of one file: its data and the node tree it came from."""
+
+    file: str
+    index: int
+    node: yaml.Node
+    data: Any
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", "")) if isinstance(self.data, dict) else ""
+
+    @property
+    def name(self) -> str:
+        meta = self.data.get("metadata") if isinstance(self.data, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return name if isinstance(name, str) else ""
+
+    def locate(self, path: Path, key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of the value at `path`, or of its key when `key`.
+
+        A path that leads nowhere (a missing field) points at the deepest
+        mapping or sequence on the way, which is where the field belongs.
+        """
+        node = self.node
+        key_node: yaml.Node | None = None
+        for part in path:
+            child = _child(node, part)
+            if child is None:
+                break
+            key_node, node = child
+        target = key_node if key and key_node is not None else node
+        mark = target.start_mark
+        return mark.line + 1, mark.column + 1
+
+    def diagnostic(self, code: str, message: str, path: Path = (), key: bool = False) -> Diagnostic:
+        line, column = self.locate(path, key)
+        return Diagnostic(self.file, line, column, severity(code), code, message, format_path(path))
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if knode.value == part:
+                return knode, vnode
+        for knode, vnode in node.value:  # a key brought in by a merge (`<<: *anchor`)
+            if knode.tag == MERGE:
+                for source in vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]:
+                    found = _child(source, part)
+                    if found is not None:
+                        return found
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
+    """The manifest files under `paths`: directories recursively, hidden ones skipped, sorted."""
+    files: list[str] = []
+    problems: list[Diagnostic] = []
+    for given in paths:
+        if os.path.isdir(given):
+            found: list[str] = []
+            for root, dirs, names in os.walk(given):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                found += [
+                    os.path.join(root, n)
+                    for n in names
+                    if n.endswith((".yaml", ".yml")) and not n.startswith(".")
+                ]
+            files += sorted(found)
+        elif os.path.isfile(given) or given == "-":
+            files.append(given)
+        else:
+            problems.append(_file_diag(given, "RC101", "no such file or directory"))
+    if not files and not problems:
+        where = ", ".join(paths) or "."
+        problems.append(_file_diag(where, "RC115", f"no .yaml or .yml files under {where}"))
+    return files, problems
+
+
+def load_paths(paths: Sequence[str]) -> LoadResult:
+    """Load every manifest file under `paths`; problems become diagnostics."""
+    files, problems = discover(paths)
+    result = LoadResult(diagnostics=problems, files=files)
+    paused = gc.isenabled()
+    gc.disable()  # the collector makes building large node trees ~2.5x slower
+    try:
+        for path in files:
+            documents, diagnostics = load_file(path)
+            result.documents += documents
+            result.diagnostics += diagnostics
+    finally:
+        if paused:
+            gc.freeze()  # the node trees live until exit: keep them out of later collections
+            gc.enable()
+    return result
+
+
+def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
+    try:
+        if path == "-":
+            import sys
+
+            raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return [], [_file_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
+    return load_bytes(raw, path)
+
+
+def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]:
+    """Parse the bytes of one file; `path` is how diagnostics name it."""
+    problems: list[Diagnostic] = []
+    if len(raw) > MAX_FILE_BYTES:
+        return [], [_file_diag(path, "RC102", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+        problems.append(_file_diag(path, "RC104", "starts with a UTF-8 byte-order mark; save without it"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _offset_position(raw, exc.start)
+        message = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        return [], [*problems, _diag(path, line, column, "RC103", message)]
+    if not text.strip():
+        return [], [*problems, _file_diag(path, "RC114", "the file holds no documents")]
+    too_deep = _text_too_deep(text)
+    if too_deep is not None:
+        message = f"nesting deeper than {TEXT_DEPTH_BOUND} levels is refused"
+        return [], [*problems, _diag(path, too_deep[0], too_deep[1], "RC109", message)]
+
+    documents: list[Document] = []
+    loader = _Loader(text)
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                documents.extend(_document(path, index, node, problems))
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        problems.append(_syntax_diag(path, exc, text))
+    except yaml.YAMLError as exc:  # a reader error without a mark
+        problems.append(_file_diag(path, "RC105", str(exc)))
+    finally:
+        loader.dispose()
+    if not documents and not problems:
+        problems.append(_file_diag(path, "RC114", "the file holds no documents"))
+    return documents, problems
+
+
+def _document(path: str, index: int, node: yaml.Node, problems: list[Diagnostic]) -> list[Document]:
+    if isinstance(node, yaml.ScalarNode) and node.tag == NULL:
+        return []  # an empty document between two `---` separators
+    builder = _Builder(path)
+    try:
+        data = builder.build(node)
+    except _Abort:
+        problems.extend(builder.problems)
+        return []
+    problems.extend(builder.problems)
+    if builder.problems:
+        return []
+    doc = Document(path, index, node, data)
+    if not isinstance(data, dict):
+        problems.append(doc.diagnostic("RC111", "a manifest document must be a mapping"))
+        return []
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    if api_version != API_VERSION:
+        shown = f"{api_version!r}" if isinstance(api_version, str) else "missing"
+        message = f"apiVersion is {shown}; expected {API_VERSION!r}"
+        problems.append(doc.diagnostic("RC112", message, ("apiVersion",)))
+        return []
+    if kind not in KINDS:
+        shown = f"{kind!r}" if isinstance(kind, str) else "missing"
+        message = f"kind is {shown}; expected one of {', '.join(KINDS)}"
+        problems.append(doc.diagnostic("RC113", message, ("kind",)))
+        return []
+    return [doc]
+
+
+class _Abort(Exception):
+    """The document cannot be built further (alias bomb, runaway nesting)."""
+
+
+class _Builder:
+    """Constructs plain Python values from a node tree, checking as it goes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Diagnostic] = []
+        self.done: dict[int, tuple[Any, int]] = {}  # id(node) -> (value, logical size)
+        self.active: set[int] = set()
+        self.expanded = 0
+
+    def build(self, node: yaml.Node) -> Any:
+        return self._node(node, 0)[0]
+
+    def _problem(self, node: yaml.Node, code: str, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(_diag(self.path, mark.line + 1, mark.column + 1, code, message))
+
+    def _node(self, node: yaml.Node, depth: int) -> tuple[Any, int]:
+        """(value, logical size); an alias shares the value and counts its size again."""
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node), 1
+        ident = id(node)
+        seen = self.done.get(ident)
+        if seen is not None:
+            self.expanded += seen[1]
+            if self.expanded > ALIAS_BUDGET:
+                self._problem(node, "RC108", f"aliases expand to more than {ALIAS_BUDGET} nodes")
+                raise _Abort
+            return seen
+        if ident in self.active:
+            self._problem(node, "RC108", "an alias refers to its own anchor (recursive structure)")
+            raise _Abort
+        if depth >= MAX_DEPTH:
+            self._problem(node, "RC109", f"collections nested deeper than {MAX_DEPTH} levels")
+            raise _Abort
+        self._tag(node, MAP if isinstance(node, yaml.MappingNode) else SEQ)
+        self.active.add(ident)
+        if isinstance(node, yaml.MappingNode):
+            built = self._mapping(node, depth)
+        else:
+            items = [self._node(child, depth + 1) for child in node.value]
+            built = ([v for v, _ in items], 1 + sum(s for _, s in items))
+        self.active.discard(ident)
+        self.done[ident] = built
+        return built
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        size = 1
+        merged: list[dict[str, Any]] = []
+        for knode, vnode in node.value:
+            if knode.tag == MERGE:
+                value, vsize = self._node(vnode, depth + 1)
+                size += vsize
+                sources = value if isinstance(value, list) else [value]
+                if not all(isinstance(s, dict) for s in sources):
+                    self._problem(vnode, "RC105", "a merge key (<<) must name a mapping")
+                    continue
+                merged.extend(sources)
+                continue
+            key = self._scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                shown = "a collection" if key is None else f"{knode.value!r}"
+                self._problem(knode, "RC116", f"mapping key {shown} is not a string; quote it")
+                continue
+            if key in result:
+                first = next(k for k, _ in node.value if k.value == key)
+                line = first.start_mark.line + 1
+                self._problem(knode, "RC107", f"duplicate key {key!r} (first defined at line {line})")
+                continue
+            value, vsize = self._node(vnode, depth + 1)
+            result[key] = value
+            size += vsize
+        for source in merged:  # explicit keys win over merged ones, earlier merges over later
+            for key, value in source.items():
+                result.setdefault(key, value)
+        return result, size
+
+    def _tag(self, node: yaml.Node, expected: str) -> None:
+        if node.tag != expected:
+            self._problem(node, "RC110", f"unsupported YAML tag {node.tag!r}")
+            raise _Abort
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == STR or tag == TIMESTAMP:
+            return node.value
+        if tag == INT:
+            return _SCALARS.construct_yaml_int(node)
+        if tag == FLOAT:
+            number = _SCALARS.construct_yaml_float(node)
+            if not math.isfinite(number):
+                self._problem(node, "RC203", f"{node.value} is not a finite number")
+            return number
+        if tag == BOOL:
+            return _SCALARS.construct_yaml_bool(node)
+        if tag == NULL:
+            return None
+        self._problem(node, "RC110", f"unsupported YAML tag {tag!r}")
+        return node.value
+
+
+def _syntax_diag(path: str, exc: yaml.MarkedYAMLError, text: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    if "tab" in problem or (problem.startswith("found character") and _char_at(text, line, column) == "\t"):
+        return _diag(path, line, column, "RC106", "tab character used for indentation; use spaces")
+    context = f" {exc.context}" if exc.context else ""
+    return _diag(path, line, column, "RC105", f"YAML syntax error: {problem}{context}")
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n", line)
+    return lines[line - 1][column - 1 : column] if len(lines) >= line else ""
+
+
+def _text_too_deep(text: str) -> tuple[int, int] | None:
+    """A cheap upper bound on nesting, so that libyaml never recurses too far."""
+    deep = _DEEP_INDENT.search(text)
+    if deep is not None:
+        return _text_position(text, deep.start())
+    if text.count("[") + text.count("{") < TEXT_DEPTH_BOUND:
+        return None
+    depth = 0
+    for match in _FLOW.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth >= TEXT_DEPTH_BOUND:
+            return _text_position(text, match.start())
+    return None
+
+
+def _text_position(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _offset_position(raw: bytes, offset: int) -> tuple[int, int]:
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _diag(path: str, line: int, column: int, code: str, message: str) -> Diagnostic:
+    return Diagnostic(path, line, column, severity(code), code, message)
+
+
+def _file_diag(path: str, code: str, message: str) -> Diagnostic:
+    return _diag(path, 1, 1, code, message)
+
+
+def documents_of_kind(documents: Iterable[Document], kind: str) -> list[Document]:
+    return [d for d in documents if d.kind == kind]

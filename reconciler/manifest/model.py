@@ -1,0 +1,222 @@
+"""The five kinds as typed desired state. Every default of SPEC §2 is applied here and only here.
+
+`build_manifests()` takes documents that passed the schema pass, so shapes
+and types are known to be right; semantic problems are the validator's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.manifest.loader import Document
+from reconciler.secrets import ref_label
+
+PROTECT_ANNOTATION = "reconciler/protect"
+
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1/",
+    "anthropic": "https://api.anthropic.com/",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai/",
+    "openrouter": "https://openrouter.ai/api/v1/",
+    "vercel": "https://ai-gateway.vercel.sh/v1",
+    "copilot": "https://api.individual.githubcopilot.com",
+}
+OPENAI_SHAPED = ("openai", "azure", "google", "openai-compat", "openrouter", "vercel")
+# provider_options family -> the provider types it fits
+OPTION_FAMILIES = {
+    "openai": ("openai", "azure"),
+    "anthropic": ("anthropic", "bedrock"),
+    "google": ("google",),
+    "openaicompat": ("openai-compat",),
+    "openrouter": ("openrouter",),
+    "vercel": ("vercel",),
+}
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+CONTEXTS = ("general", "explore", "title_generation", "compaction", "advisor")
+LARGE_CONTEXT = 500_000
+
+
+def default_compression_threshold(context_limit: int) -> int:
+    """The gateway's own default: 70, or 30 for context windows of 500k tokens and more."""
+    return 30 if context_limit >= LARGE_CONTEXT else 70
+
+
+def bedrock_base_url(settings: dict[str, Any] | None) -> str | None:
+    region = (settings or {}).get("bedrock", {}).get("region")
+    if not region:
+        return None
+    if (settings or {}).get("bedrock", {}).get("protocol") == "mantle":
+        return f"https://bedrock-mantle.{region}.api.aws/anthropic"
+    return f"https://bedrock-runtime.{region}.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    doc: Document
+
+    @property
+    def protected(self) -> bool:
+        return str(self.annotations.get(PROTECT_ANNOTATION, "")).lower() == "true"
+
+
+@dataclass(frozen=True)
+class Provider:
+    meta: Meta
+    type: str
+    display_name: str
+    icon: str
+    enabled: bool
+    base_url: str | None  # None when the type has no default and none was given
+    api_keys: tuple[str, ...]  # references, "env:NAME" / "file:PATH"
+    settings: dict[str, Any] | None  # {"bedrock": {...}} etc.; secret fields as references
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+@dataclass(frozen=True)
+class Model:
+    meta: Meta
+    organization: str | None  # None = the store's default organization
+    provider: str
+    model: str
+    display_name: str
+    enabled: bool
+    default: bool
+    context_limit: int
+    compression_threshold: int
+    config: dict[str, Any]
+    pricing: dict[str, Any]  # only the fields the manifest gives; values as written
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    doc: Document
+    index: int  # position in spec.prices
+    provider: str  # a provider type
+    model: str
+    fields: dict[str, Any]  # only the fields the entry gives; values as written
+
+
+@dataclass(frozen=True)
+class Overrides:
+    meta: Meta
+    organization: str | None
+    contexts: dict[str, dict[str, Any]]  # context -> {"model": name, "reasoning_effort": str|None}
+
+
+@dataclass(frozen=True)
+class Settings:
+    meta: Meta
+    allow_users: bool
+
+
+@dataclass
+class Manifests:
+    providers: list[Provider] = field(default_factory=list)
+    models: list[Model] = field(default_factory=list)
+    prices: list[PriceEntry] = field(default_factory=list)
+    overrides: list[Overrides] = field(default_factory=list)
+    settings: list[Settings] = field(default_factory=list)
+    catalogs: list[Meta] = field(default_factory=list)
+    # kind -> names of documents that failed the schema pass: references to them are not "unknown"
+    invalid_names: dict[str, set[str]] = field(default_factory=dict)
+
+
+def build_manifests(documents: list[Document]) -> Manifests:
+    out = Manifests()
+    for doc in documents:
+        data = doc.data
+        meta = _meta(doc)
+        spec = data.get("spec") or {}
+        kind = data["kind"]
+        if kind == "Provider":
+            out.providers.append(_provider(meta, spec))
+        elif kind == "Model":
+            out.models.append(_model(meta, spec))
+        elif kind == "PriceCatalog":
+            out.catalogs.append(meta)
+            for index, entry in enumerate(spec.get("prices") or []):
+                fields = {k: entry[k] for k in ("input", "output", "cache_read", "cache_write") if k in entry}
+                out.prices.append(PriceEntry(doc, index, entry["provider"], entry["model"], fields))
+        elif kind == "Overrides":
+            contexts = {
+                ctx: {"model": value["model"], "reasoning_effort": value.get("reasoning_effort")}
+                for ctx, value in (spec.get("contexts") or {}).items()
+            }
+            out.overrides.append(Overrides(meta, spec.get("organization"), contexts))
+        elif kind == "Settings":
+            allow = (spec.get("personal_model_overrides") or {}).get("allow_users", False)
+            out.settings.append(Settings(meta, bool(allow)))
+    return out
+
+
+def _meta(doc: Document) -> Meta:
+    metadata = doc.data.get("metadata") or {}
+    return Meta(
+        name=metadata.get("name", ""),
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        doc=doc,
+    )
+
+
+def _provider(meta: Meta, spec: dict[str, Any]) -> Provider:
+    ptype = spec["type"]
+    settings = _settings(spec.get("settings"))
+    base_url = spec.get("base_url")
+    if base_url is None:
+        base_url = bedrock_base_url(settings) if ptype == "bedrock" else DEFAULT_BASE_URLS.get(ptype)
+    return Provider(
+        meta=meta,
+        type=ptype,
+        display_name=spec.get("display_name") or meta.name,
+        icon=spec.get("icon") or "",
+        enabled=spec.get("enabled", True),
+        base_url=base_url,
+        api_keys=tuple(ref_label(k) for k in spec.get("api_keys") or []),
+        settings=settings,
+    )
+
+
+BEDROCK_SECRETS = ("access_key", "access_key_secret")
+
+
+def _settings(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    (variant, body), = raw.items()
+    body = dict(body or {})
+    if variant == "bedrock":
+        body.setdefault("protocol", "invoke-model")
+        for secret in BEDROCK_SECRETS:
+            if secret in body:
+                body[secret] = ref_label(body[secret])
+    return {variant: body}
+
+
+def _model(meta: Meta, spec: dict[str, Any]) -> Model:
+    limit = spec["context_limit"]
+    threshold = spec.get("compression_threshold")
+    return Model(
+        meta=meta,
+        organization=spec.get("organization"),
+        provider=spec["provider"],
+        model=spec["model"],
+        display_name=spec.get("display_name") or spec["model"],
+        enabled=spec.get("enabled", True),
+        default=spec.get("default", False),
+        context_limit=limit,
+        compression_threshold=default_compression_threshold(limit) if threshold is None else threshold,
+        config=spec.get("config") or {},
+        pricing=dict(spec.get("pricing") or {}),
+    )

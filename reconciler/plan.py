@@ -1,0 +1,283 @@
+"""compare(desired, actual) -> Plan. Pure: no I/O, no printing.
+
+Objects are compared record by record with `==` (records are normalised on
+both sides); only the few that differ get a field-by-field diff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.changes import (
+    CREATE,
+    DELETE,
+    NOT_VERIFIABLE,
+    REPLACE,
+    SENSITIVE_CHANGED,
+    UPDATE,
+    Change,
+    FieldDiff,
+)
+from reconciler.diagnostics import format_path
+from reconciler.secrets import Secret
+from reconciler.state import (
+    KIND_ORDER,
+    MODEL,
+    OVERRIDE,
+    PRICE,
+    PROVIDER,
+    SETTINGS,
+    Key,
+    Record,
+    State,
+    key_text,
+    secret_slots,
+)
+from reconciler.stores.base import Capabilities
+
+FORMAT_VERSION = "1"
+DEFAULT_MAX_DELETES = 10
+IMMUTABLE = {PROVIDER: ("type",)}  # changing these replaces the object
+PROTECT = "reconciler/protect"
+ACTIONS = (CREATE, UPDATE, REPLACE, DELETE)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    max_deletes: int = DEFAULT_MAX_DELETES
+    select: tuple[tuple[str, str], ...] = ()  # label selectors, all must match
+    rotate_secrets: bool = False
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    state_fingerprint: str
+    options: PlanOptions = field(default_factory=PlanOptions)
+    unmanaged: list[str] = field(default_factory=list)  # ids left alone (no --prune)
+    notes: list[str] = field(default_factory=list)  # warnings to show with the plan
+    refusal: str = ""  # why apply must not run this plan (e.g. too many deletes)
+    unverifiable: list[str] = field(default_factory=list)  # secret references not checked
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def summary(self) -> dict[str, int]:
+        counts = {action: 0 for action in ACTIONS}
+        for change in self.changes:
+            counts[change.action] += 1
+        counts["unmanaged"] = len(self.unmanaged)
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "changes": [c.to_dict() for c in self.changes],
+            "summary": self.summary(),
+            "unmanaged": sorted(self.unmanaged),
+            "notes": list(self.notes),
+            "refusal": self.refusal,
+            "unverifiable_secrets": sorted(set(self.unverifiable)),
+        }
+
+
+def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
+    desired = _selected(desired, options.select)
+    _settle_default_flags(desired, actual)
+    plan = Plan(changes=[], state_fingerprint=actual.fingerprint(), options=options)
+    deletes: list[Change] = []
+    for kind in KIND_ORDER:
+        wanted, present = desired.of(kind), actual.of(kind)
+        for key in sorted(wanted):
+            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan)
+            if change is not None:
+                plan.changes.append(change)
+        for key in sorted(present.keys() - wanted.keys()):
+            deletes.extend(_unlisted(kind, key, present[key], actual, capabilities, options, plan))
+    _promote_before_demote(plan.changes)
+    plan.changes += sorted(deletes, key=lambda c: -KIND_ORDER.index(c.kind))
+    _link_dependencies(plan.changes)
+    removing = sum(c.action in (DELETE, REPLACE) for c in plan.changes)
+    if removing > options.max_deletes:
+        plan.refusal = (
+            f"the plan deletes or replaces {removing} objects, more than --max-deletes "
+            f"{options.max_deletes}; raise the limit if this is intended"
+        )
+    return plan
+
+
+def _compare_one(
+    kind: str, key: Key, want: Record, have: Record | None, actual: State, options: PlanOptions, plan: Plan
+) -> Change | None:
+    if have is None and kind == PRICE and actual.default_prices.get(key) == want:
+        return None  # no custom price, and the store's default price book already says so
+    secrets_out = _secret_groups(want, have, options.rotate_secrets, plan)
+    if have is None:
+        needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
+        return Change(CREATE, kind, key, None, want, _diff(None, want), needs=needs,
+                      send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
+    if want == have and not secrets_out:
+        return None
+    for name in IMMUTABLE.get(kind, ()):
+        if want.get(name) != have.get(name):
+            needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
+            reason = f"{name} cannot change in place ({have.get(name)} -> {want.get(name)})"
+            return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=needs,
+                          send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
+    needs = tuple(s.ref for g, s in secret_slots(want) if g in secrets_out and s.ref)
+    diff = _diff(have, want)
+    if not diff and secrets_out:
+        diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
+                          note="(resent: --rotate-secrets)"),)
+    return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)), needs=needs)
+
+
+def _secret_groups(want: Record, have: Record | None, rotate: bool, plan: Plan) -> set[str]:
+    """Secret groups to resend: changed ones, or every one with --rotate-secrets."""
+    wanted: dict[str, list[Secret]] = {}
+    for group, secret in secret_slots(want):
+        wanted.setdefault(group, []).append(secret)
+        if have is not None and secret.view is None and secret.ref:
+            plan.unverifiable.append(secret.ref)
+    if have is None:
+        return set(wanted)
+    present: dict[str, list[Secret]] = {}
+    for group, secret in secret_slots(have):
+        present.setdefault(group, []).append(secret)
+    if rotate:
+        return set(wanted)
+    return {g for g in wanted.keys() | present.keys() if wanted.get(g, []) != present.get(g, [])}
+
+
+def _diff(before: Record | None, after: Record) -> tuple[FieldDiff, ...]:
+    out: list[FieldDiff] = []
+    _diff_into(out, (), before if before is not None else {}, after, creating=before is None)
+    return tuple(out)
+
+
+def _diff_into(out: list[FieldDiff], path: tuple[str | int, ...], before: Any, after: Any, creating: bool) -> None:
+    if isinstance(before, dict) or isinstance(after, dict):
+        before = before if isinstance(before, dict) else {} if before is None else before
+        after = after if isinstance(after, dict) else {} if after is None else after
+    if isinstance(before, dict) and isinstance(after, dict):
+        for name in sorted(before.keys() | after.keys(), key=str):
+            _diff_into(out, (*path, name), before.get(name), after.get(name), creating)
+        return
+    if _has_secret(before) or _has_secret(after):
+        _secret_diff(out, path, before, after, creating)
+        return
+    if creating and after in (None, "", []):
+        return  # an unset field of a new object says nothing
+    if before != after:
+        out.append(FieldDiff(format_path(path), before, after))
+
+
+def _has_secret(value: Any) -> bool:
+    return isinstance(value, Secret) or (isinstance(value, list) and any(isinstance(v, Secret) for v in value))
+
+
+def _secret_diff(out: list[FieldDiff], path: tuple[str | int, ...], before: Any, after: Any, creating: bool) -> None:
+    b = before if isinstance(before, list) else [] if before is None else [before]
+    a = after if isinstance(after, list) else [] if after is None else [after]
+    where = format_path(path)
+    if creating:
+        if a:
+            refs = ", ".join(s.ref or "?" for s in a)
+            out.append(FieldDiff(where, sensitive=True, note=f"(sensitive: {refs})"))
+        return
+    if len(a) != len(b):
+        out.append(FieldDiff(where, sensitive=True, note=f"{SENSITIVE_CHANGED} ({len(b)} -> {len(a)})"))
+        return
+    for i, (x, y) in enumerate(zip(b, a, strict=True)):
+        if x != y:
+            sub = f"{where}[{i}]" if isinstance(after, list) else where
+            out.append(FieldDiff(sub, sensitive=True, note=SENSITIVE_CHANGED))
+
+
+def _unlisted(
+    kind: str, key: Key, record: Record, actual: State, caps: Capabilities, options: PlanOptions, plan: Plan
+) -> list[Change]:
+    ident = f"{kind}/{key_text(key)}"
+    if kind == SETTINGS:
+        return []  # a singleton is never deleted
+    if not options.prune or options.select:
+        plan.unmanaged.append(ident)
+        return []
+    annotations = actual.meta.get((kind, key), {}).get("annotations", {})
+    if str(annotations.get(PROTECT, "")).lower() == "true":
+        plan.notes.append(f"{ident} is protected ({PROTECT}: \"true\") and is not deleted")
+        return []
+    if kind not in caps.deletable:
+        plan.notes.append(f"{ident} cannot be deleted: the store has no way to remove a {kind}")
+        plan.unmanaged.append(ident)
+        return []
+    return [Change(DELETE, kind, key, record, None, _deleted_diff(record))]
+
+
+def _deleted_diff(record: Record) -> tuple[FieldDiff, ...]:
+    return tuple(FieldDiff(name, None if _has_secret(v) else v, None, sensitive=_has_secret(v),
+                           note="(sensitive)" if _has_secret(v) else "")
+                 for name, v in sorted(record.items()))
+
+
+def _selected(desired: State, select: tuple[tuple[str, str], ...]) -> State:
+    if not select:
+        return desired
+    out = State(default_organization=desired.default_organization, default_prices=desired.default_prices)
+    for kind, key, record in desired.items():
+        labels = desired.meta.get((kind, key), {}).get("labels", {})
+        if all(str(labels.get(k)) == v for k, v in select):
+            out.of(kind)[key] = record
+            out.meta[(kind, key)] = desired.meta[(kind, key)]
+    return out
+
+
+def _settle_default_flags(desired: State, actual: State) -> None:
+    """In an organization whose manifests name no default model, the default flag is not managed."""
+    models = desired.of(MODEL)
+    managed = {key[0] for key, record in models.items() if record["default"]}
+    for key, record in models.items():
+        if key[0] not in managed:
+            record["default"] = bool(actual.of(MODEL).get(key, {}).get("default", False))
+    for key, record in actual.of(MODEL).items():
+        if key[0] in managed and record.get("default") and key not in models:
+            # the gateway demotes the old default when another becomes default: say so
+            demoted = dict(record, default=False)
+            models[key] = demoted
+
+
+def _promote_before_demote(changes: list[Change]) -> None:
+    """A new default is set before the old one is cleared, so an organization always has one."""
+    def rank(change: Change) -> int:
+        if change.kind != MODEL or change.after is None:
+            return 0
+        return 1 if change.after.get("default") is False and (change.before or {}).get("default") else 0
+
+    changes.sort(key=lambda c: (KIND_ORDER.index(c.kind), rank(c)))
+
+
+def _link_dependencies(changes: list[Change]) -> None:
+    """Each change names the changes it needs first (providers before models, models before overrides)."""
+    ids = {c.id for c in changes}
+    for i, change in enumerate(changes):
+        needs: list[str] = []
+        record = change.after or {}
+        if change.kind == MODEL and change.action != DELETE:
+            needs.append(f"{PROVIDER}/{change.key[1]}")
+        elif change.kind == OVERRIDE and change.action != DELETE:
+            needs.append(f"{MODEL}/{change.key[0]}/{record.get('provider')}/{record.get('model')}")
+        elif change.kind == MODEL and change.action == DELETE:
+            needs += [c.id for c in changes if c.kind == OVERRIDE and c.action == DELETE
+                      and (c.before or {}).get("model") == change.key[2]]
+        elif change.kind == PROVIDER and change.action == DELETE:
+            needs += [c.id for c in changes if c.kind == MODEL and c.action == DELETE and c.key[1] == change.key[0]]
+        promoting = [c.id for c in changes if c.kind == MODEL and (c.after or {}).get("default")
+                     and c.key[0] == change.key[0] and c is not change]
+        if change.kind == MODEL and record.get("default") is False and (change.before or {}).get("default"):
+            needs += promoting
+        present = tuple(n for n in needs if n in ids and n != change.id)
+        if present:
+            changes[i] = Change(**{**change.__dict__, "depends_on": present})

@@ -1,0 +1,99 @@
+"""The commands as plain functions: what the CLI runs, and what tests and other programs can call.
+
+plan and apply share `make_plan`, so a dry run and a real run cannot disagree.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler import __version__
+from reconciler.apply import ApplyReport, apply_plan
+from reconciler.desired import desired_state
+from reconciler.errors import PlanFileError, ReconcilerError
+from reconciler.plan import Plan, PlanOptions, compare
+from reconciler.planfile import load_plan
+from reconciler.secrets import SecretResolver
+from reconciler.stores.base import ProgressCallback, RunInfo, Store
+from reconciler.validate import ValidationResult, validate_paths
+
+
+class InvalidManifests(ReconcilerError):
+    """Validation found errors; the diagnostics travel with the exception."""
+
+    def __init__(self, result: ValidationResult) -> None:
+        super().__init__(f"{result.errors} error(s) in the manifests; nothing was planned")
+        self.result = result
+
+
+@dataclass
+class PlanOutcome:
+    validation: ValidationResult | None
+    plan: Plan
+
+
+def holder_identity() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def make_plan(
+    paths: Sequence[str], store: Store, options: PlanOptions, resolver: SecretResolver, strict: bool = False
+) -> PlanOutcome:
+    validation = validate_paths(paths)
+    if not validation.ok(strict):
+        raise InvalidManifests(validation)
+    actual = store.read()
+
+    def view_of(ref: str, group: str) -> str | None:
+        plaintext = resolver.try_resolve(ref)
+        return None if plaintext is None else store.secret_view(plaintext, group)
+
+    desired = desired_state(validation.manifests, actual, view_of)
+    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options))
+
+
+def apply_manifests(
+    paths: Sequence[str],
+    store: Store,
+    options: PlanOptions,
+    resolver: SecretResolver,
+    lock_timeout: float,
+    progress: ProgressCallback | None = None,
+    strict: bool = False,
+) -> tuple[PlanOutcome, ApplyReport]:
+    """Plan and apply under the store's lock, so that the state planned against is the one written."""
+    holder = holder_identity()
+    with store.lock(lock_timeout, holder):
+        outcome = make_plan(paths, store, options, resolver, strict)
+        run = RunInfo(holder, __version__, outcome.plan.to_dict())
+        return outcome, apply_plan(outcome.plan, store, resolver, run, progress)
+
+
+def apply_saved(
+    path: str,
+    store: Store,
+    resolver: SecretResolver,
+    lock_timeout: float,
+    progress: ProgressCallback | None = None,
+) -> tuple[Plan, ApplyReport]:
+    """Apply exactly the saved plan, or refuse it when the store has changed since it was made."""
+    plan, planned_for = load_plan(path)
+    if planned_for and planned_for != store.url:
+        raise PlanFileError(f"{path} was made for store {planned_for}, not {store.url}")
+    holder = holder_identity()
+    with store.lock(lock_timeout, holder):
+        current = store.read().fingerprint()
+        if current != plan.state_fingerprint:
+            raise PlanFileError(
+                f"{path} is stale: the store has changed since the plan was made; run plan again"
+            )
+        run = RunInfo(holder, __version__, plan.to_dict())
+        return plan, apply_plan(plan, store, resolver, run, progress)

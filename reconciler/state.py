@@ -1,0 +1,122 @@
+"""Canonical state: where desired state (manifests) and actual state (a store) meet.
+
+A `State` maps each kind to `{key: record}`; a record is a JSON-like dict whose
+fields are normalised identically on both sides, so that comparing two states
+is `==` on records. Secret slots hold `Secret` objects (see secrets.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.secrets import Secret
+
+Key = tuple[str, ...]
+Record = dict[str, Any]
+
+PROVIDER, MODEL, PRICE, OVERRIDE, SETTINGS = "Provider", "Model", "Price", "Override", "Settings"
+KIND_ORDER = (PROVIDER, MODEL, PRICE, OVERRIDE, SETTINGS)  # dependency order; deletes run reversed
+SETTINGS_KEY: Key = ("deployment",)
+PROVIDER_FIELDS = ("type", "display_name", "icon", "enabled", "base_url", "api_keys", "settings")
+MODEL_FIELDS = ("display_name", "enabled", "default", "context_limit", "compression_threshold", "config")
+OVERRIDE_FIELDS = ("provider", "model", "reasoning_effort")
+
+# (view of a plaintext) -> the store's view, or None when the store cannot tell
+SecretViewer = Callable[[str], "str | None"]
+
+
+@dataclass
+class State:
+    """Objects by kind and key, plus what the store knows beyond them."""
+
+    objects: dict[str, dict[Key, Record]] = field(default_factory=lambda: {k: {} for k in KIND_ORDER})
+    default_organization: str = "default"
+    # the store's default price book: (provider type, model) -> price record
+    default_prices: dict[Key, Record] = field(default_factory=dict)
+    # (kind, key) -> {"labels": {...}, "annotations": {...}, "source": "file:line"}; not compared
+    meta: dict[tuple[str, Key], dict[str, Any]] = field(default_factory=dict)
+
+    def of(self, kind: str) -> dict[Key, Record]:
+        return self.objects.setdefault(kind, {})
+
+    def items(self) -> Iterator[tuple[str, Key, Record]]:
+        for kind in KIND_ORDER:
+            for key, record in self.of(kind).items():
+                yield kind, key, record
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.objects.values())
+
+    def fingerprint(self) -> str:
+        """A digest of the objects, so that a saved plan can tell the store has changed."""
+        digest = hashlib.sha256()
+        for kind in KIND_ORDER:
+            for key in sorted(self.of(kind)):
+                line = json.dumps([kind, list(key), self.of(kind)[key]], sort_keys=True, default=_view_json)
+                digest.update(line.encode())
+                digest.update(b"\n")
+        return "sha256:" + digest.hexdigest()
+
+
+def _view_json(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return {"$view": value.view}
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def key_text(key: Key) -> str:
+    return "/".join(key)
+
+
+def normalize_url(url: str | None) -> str | None:
+    """Scheme and host in lower case, no trailing slash: spellings that mean the same compare equal."""
+    if not url:
+        return url
+    parts = urlsplit(url.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def prune_none(value: Any) -> Any:
+    """Drop None-valued keys at every depth (an omitted option and a null one mean the same)."""
+    if isinstance(value, dict):
+        return {k: prune_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune_none(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> Any:
+    """A record as plain JSON: secret slots become `{"$secret": ref}` (never a value)."""
+    if isinstance(value, Secret):
+        return {"$secret": value.ref}
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value
+
+
+def from_json(value: Any) -> Any:
+    """The inverse of `to_json` (secret slots come back as references without a view)."""
+    if isinstance(value, dict):
+        if set(value) == {"$secret"}:
+            return Secret(ref=value["$secret"])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+def secret_slots(record: Record) -> Iterator[tuple[str, Secret]]:
+    """(group, secret) for each secret slot of a record; the group is what a write must resend."""
+    for item in record.get("api_keys") or []:
+        yield "api_keys", item
+    bedrock = (record.get("settings") or {}).get("bedrock") or {}
+    for name in ("access_key", "access_key_secret"):
+        if isinstance(bedrock.get(name), Secret):
+            yield "settings", bedrock[name]

@@ -1,0 +1,248 @@
+"""The schema pass: each document against its kind's JSON Schema (Draft 2020-12).
+
+jsonschema is the validator of record and writes the messages. For large
+runs a compiled validator (fastjsonschema) decides valid/invalid first, and
+only the documents it rejects go through jsonschema for their messages.
+
+Messages never repeat a value from the document: a value in the wrong place
+may be a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.manifest.loader import KINDS, Document
+
+SCHEMA_FILES = {kind: f"{kind.lower()}.schema.json" for kind in KINDS}
+FAST_PATH_MIN_DOCUMENTS = 200  # below this, compiling costs more than it saves
+
+# the secret positions of a Provider document: a reference belongs there, never a value
+SECRET_POSITIONS = (("spec", "api_keys", "*"), ("spec", "settings", "bedrock", "access_key"),
+                    ("spec", "settings", "bedrock", "access_key_secret"))
+
+
+def schema_dir() -> Path:
+    """`reconciler/schemas` inside an installed wheel, else the repository's `schemas/`."""
+    packaged = Path(str(resources.files("reconciler"))) / "schemas"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "schemas"
+
+
+@cache
+def load_schema(kind: str) -> dict[str, Any]:
+    with open(schema_dir() / SCHEMA_FILES[kind], encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@cache
+def _validator(kind: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(kind))
+
+
+@cache
+def _compiled(kind: str) -> Any:
+    """fastjsonschema's validator; its generated code is cached on disk by schema digest."""
+    import copy
+    import hashlib
+
+    schema = load_schema(kind)
+    digest = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reconciler"
+    cached = cache_dir / f"schema-{kind.lower()}-{digest}.py"
+    try:
+        code = cached.read_text(encoding="utf-8")
+    except OSError:
+        import fastjsonschema
+
+        code = fastjsonschema.compile_to_code(copy.deepcopy(schema))  # it rewrites its input
+        _store_quietly(cached, code)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(cached), "exec"), namespace)  # our own schema's generated validator
+    entry = re.search(r"^def (\w+)", code, re.MULTILINE)  # the first function validates the root
+    if entry is None:
+        raise RuntimeError(f"unexpected code generated for the {kind} schema")
+    return namespace[entry.group(1)]
+
+
+def _store_quietly(path: Path, text: str) -> None:
+    """A cache that cannot be written is only slower, never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def combined_schema() -> dict[str, Any]:
+    """One schema for any manifest document, dispatching on `kind` (for editor settings)."""
+    branches = []
+    for kind in KINDS:
+        schema = load_schema(kind)
+        branches.append({
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {"$ref": schema["$id"]},
+        })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://reconciler.dev/schemas/v1/manifest.schema.json",
+        "title": "reconciler manifest",
+        "description": "Any reconciler/v1 manifest document: Provider, Model, PriceCatalog, Overrides or Settings.",
+        "type": "object",
+        "required": ["apiVersion", "kind"],
+        "properties": {"kind": {"enum": list(KINDS), "description": "The kind of object the document defines."}},
+        "allOf": branches,
+        "$defs": {kind: load_schema(kind) for kind in KINDS},
+    }
+
+
+def check_documents(documents: list[Document]) -> tuple[list[Document], list[Diagnostic]]:
+    """(the documents that pass, diagnostics for the others)."""
+    fast = len(documents) >= FAST_PATH_MIN_DOCUMENTS
+    valid: list[Document] = []
+    problems: list[Diagnostic] = []
+    for doc in documents:
+        secret_problems = _plaintext_secrets(doc)
+        if not secret_problems and fast and _passes_fast(doc):
+            valid.append(doc)
+            continue
+        found = secret_problems + _schema_errors(doc)
+        if found:
+            problems += found
+        else:
+            valid.append(doc)
+    return valid, problems
+
+
+def _passes_fast(doc: Document) -> bool:
+    try:
+        _compiled(doc.kind)(doc.data)
+    except Exception:  # JsonSchemaException, from the generated code's own namespace
+        return False
+    return True
+
+
+def _plaintext_secrets(doc: Document) -> list[Diagnostic]:
+    if doc.kind != "Provider":
+        return []
+    found = []
+    for pattern in SECRET_POSITIONS:
+        for path, value in _at(doc.data, pattern):
+            if not isinstance(value, dict):
+                message = (
+                    f"{_last(path)} must be a secret reference such as {{env: NAME}} or {{file: PATH}}, "
+                    "never the secret itself (the value is not shown here); "
+                    "if it was a real key, rotate it"
+                )
+                found.append(doc.diagnostic("RC202", message, path))
+    return found
+
+
+def _at(data: Any, pattern: tuple[str, ...], path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], Any]]:
+    if not pattern:
+        return [(path, data)]
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        items = list(enumerate(data)) if isinstance(data, list) else []
+        return [hit for i, item in items for hit in _at(item, rest, (*path, i))]
+    if isinstance(data, dict) and head in data:
+        return _at(data[head], rest, (*path, head))
+    return []
+
+
+def _is_secret_path(path: tuple[str | int, ...]) -> bool:
+    for pattern in SECRET_POSITIONS:
+        if len(path) >= len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=False)):
+            return True
+    return False
+
+
+def _schema_errors(doc: Document) -> list[Diagnostic]:
+    problems = []
+    for error in _validator(doc.kind).iter_errors(doc.data):
+        path = tuple(error.absolute_path)
+        if doc.kind == "Provider" and _is_secret_path(path) and not isinstance(error.instance, dict):
+            continue  # reported as RC202, without the value
+        if error.validator == "additionalProperties":
+            allowed = set(error.schema.get("properties", {}))
+            for extra in sorted(k for k in error.instance if k not in allowed):
+                hint = difflib.get_close_matches(extra, sorted(allowed), n=1)
+                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+                problems.append(doc.diagnostic("RC201", f"unknown field {extra!r}{suggestion}", (*path, extra), key=True))
+            continue
+        problems.append(doc.diagnostic("RC201", describe(error), path, key=error.validator == "required"))
+    return problems
+
+
+def describe(error: Any) -> str:
+    """A message for a jsonschema error that names the rule, not the value."""
+    rule, expected, where = error.validator, error.validator_value, _last(tuple(error.absolute_path))
+    subject = where or "the document"
+    if rule == "required":
+        missing = [k for k in expected if not isinstance(error.instance, dict) or k not in error.instance]
+        return f"{subject} is missing required field {missing[0]!r}" if missing else "missing a required field"
+    if rule == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{subject} must be {_article(wanted)}, not {_article(_json_type(error.instance))}"
+    if rule == "enum":
+        return f"{subject} must be one of: {', '.join(str(v) for v in expected)}"
+    if rule == "const":
+        return f"{subject} must be {expected!r}"
+    if rule == "pattern":
+        return f"{subject} must match the pattern {expected}"
+    limits = {
+        "minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than",
+        "exclusiveMaximum": "less than",
+    }
+    if rule in limits:
+        return f"{subject} must be {limits[rule]} {expected}"
+    sizes = {
+        "minLength": ("at least", "characters"), "maxLength": ("at most", "characters"),
+        "minItems": ("at least", "items"), "maxItems": ("at most", "items"),
+        "minProperties": ("at least", "entries"), "maxProperties": ("at most", "entries"),
+    }
+    if rule in sizes:
+        bound, unit = sizes[rule]
+        return f"{subject} must have {bound} {expected} {unit}"
+    if rule in ("anyOf", "oneOf"):
+        options = [s.get("description") or s.get("type") or "an alternative" for s in expected]
+        return f"{subject} must be one of: " + "; ".join(str(o) for o in options)
+    return f"{subject} does not satisfy the schema rule {rule!r}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _article(noun: str) -> str:
+    return noun if noun == "null" else ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def _last(path: tuple[str | int, ...]) -> str:
+    from reconciler.diagnostics import format_path
+
+    return format_path(path)
