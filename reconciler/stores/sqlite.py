@@ -1,0 +1,126 @@
+"""The SQLite dialect: an embedded store in one file (mode 0600), locked by flock on `<db>.lock`."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from reconciler.errors import LockError, StoreError, UsageError
+from reconciler.stores.sql import (
+    LOCK_POLL_SECONDS,
+    Connection,
+    SqlStore,
+    Tx,
+    holder_identity,
+    lock_message,
+)
+
+PREFIX = "sqlite:///"
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///relative/path.db` (from the cwd) or `sqlite:////absolute/path.db` -> a path."""
+    if not url.lower().startswith(PREFIX) or "?" in url or "#" in url or not url[len(PREFIX):]:
+        raise UsageError(
+            f"bad SQLite store URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    return Path(unquote(url[len(PREFIX):])).absolute()
+
+
+class SqliteDialect:
+    name = "SQLite"
+    placeholder = "?"
+    serial_pk = "INTEGER PRIMARY KEY"
+    begin_read = "BEGIN"
+    begin_write = "BEGIN IMMEDIATE"  # the write lock first: a writer never fails halfway when busy
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    meta_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def connect(self) -> Connection:
+        try:
+            os.close(_private_file(self.path))
+            return sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreError(f"cannot open the SQLite store at {self.where}: {reason}") from None
+
+    def before_migrating(self, tx: Tx) -> None:
+        """BEGIN IMMEDIATE already serialises writers."""
+
+    def lost(self, conn: Connection) -> bool:
+        return False  # a file does not go away mid-transaction
+
+    def describe(self, exc: Exception, conn: Connection | None) -> str:
+        return str(exc) or type(exc).__name__
+
+    @contextmanager
+    def lock(self, timeout: float, holder: str) -> Iterator[None]:
+        try:
+            fd = _private_file(self.lock_path)
+        except OSError as exc:
+            reason = exc.strerror
+            raise StoreError(f"cannot create the lock file {self.lock_path}: {reason}") from None
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        holder_was = _read_identity(self.lock_path)
+                        raise LockError(lock_message(holder_was, timeout)) from None
+                    time.sleep(min(LOCK_POLL_SECONDS, remaining))
+            identity = json.dumps(holder_identity(holder)).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, identity, 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # releases the flock (as the OS does when a holder is killed)
+
+
+def _private_file(path: Path) -> int:
+    """Open a file only its owner may read, creating it and its directory; returns its fd."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:  # a umask or a chmod widened it
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_identity(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text() or "null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class SqliteStore(SqlStore):
+    """`sqlite:///path.db`: the embedded store."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, SqliteDialect(sqlite_path(url)), **options)
