@@ -59,6 +59,7 @@ class Change:
     send_secrets: tuple[str, ...] = ()  # secret groups the write carries ("api_keys", "settings")
     needs: tuple[str, ...] = ()  # secret references the write needs at apply time
     depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
+    meta: dict[str, Any] | None = None  # labels and annotations, for stores that keep them
 
     @property
     def id(self) -> str:
@@ -86,6 +87,8 @@ class Change:
         out["before"] = to_json(self.before)
         out["after"] = to_json(self.after)
         out["send_secrets"] = list(self.send_secrets)
+        if self.meta is not None:
+            out["meta"] = self.meta
         return out
 
     @classmethod
@@ -101,6 +104,7 @@ class Change:
             send_secrets=tuple(data.get("send_secrets", [])),
             needs=tuple(data.get("needs", [])),
             depends_on=tuple(data.get("depends_on", [])),
+            meta=data.get("meta"),
         )
 
 

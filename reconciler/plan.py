@@ -6,7 +6,7 @@ both sides); only the few that differ get a field-by-field diff.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.changes import (
@@ -93,7 +93,10 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
         wanted, present = desired.of(kind), actual.of(kind)
         for key in sorted(wanted):
             change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan)
+            if capabilities.keeps_metadata:
+                change = _with_metadata(change, kind, key, desired, actual)
             if change is not None:
+                _refuse_protected_replace(change, desired, plan)
                 plan.changes.append(change)
         for key in sorted(present.keys() - wanted.keys()):
             deletes.extend(_unlisted(kind, key, present[key], actual, capabilities, options, plan))
@@ -133,6 +136,35 @@ def _compare_one(
         diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
                           note="(resent: --rotate-secrets)"),)
     return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)), needs=needs)
+
+
+def stored_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The part of an object's metadata a store keeps: labels and annotations."""
+    meta = meta or {}
+    return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
+
+
+def _with_metadata(change: Change | None, kind: str, key: Key, desired: State, actual: State) -> Change | None:
+    """Carry labels and annotations to a store that keeps them; a change of them alone is an update."""
+    want = stored_meta(desired.meta.get((kind, key)))
+    if change is not None:
+        return replace(change, meta=want)
+    have = stored_meta(actual.meta.get((kind, key)))
+    if want == have:
+        return None
+    record = actual.of(kind)[key]
+    diff: list[FieldDiff] = []
+    _diff_into(diff, ("metadata",), have, want, creating=False)
+    return Change(UPDATE, kind, key, record, record, tuple(diff), meta=want)
+
+
+def _refuse_protected_replace(change: Change, desired: State, plan: Plan) -> None:
+    annotations = desired.meta.get((change.kind, change.key), {}).get("annotations", {})
+    if change.action == REPLACE and str(annotations.get(PROTECT, "")).lower() == "true":
+        plan.refusal = plan.refusal or (
+            f"{change.id} is protected ({PROTECT}: \"true\") but the plan replaces it "
+            f"({change.reason}); remove the annotation to allow it"
+        )
 
 
 def _secret_groups(want: Record, have: Record | None, rotate: bool, plan: Plan) -> set[str]:
@@ -280,4 +312,4 @@ def _link_dependencies(changes: list[Change]) -> None:
             needs += promoting
         present = tuple(n for n in needs if n in ids and n != change.id)
         if present:
-            changes[i] = Change(**{**change.__dict__, "depends_on": present})
+            changes[i] = replace(change, depends_on=present)

@@ -23,6 +23,7 @@ class Capabilities:
     # secret groups whose value the store never shows, so a changed value cannot be seen
     write_only_secrets: frozenset[str] = frozenset()
     deletable: frozenset[str] = frozenset(KIND_ORDER)  # kinds the store can delete
+    keeps_metadata: bool = False  # labels and annotations (reconciler/protect) persist in the store
 
 
 @dataclass(frozen=True)

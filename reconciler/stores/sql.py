@@ -142,7 +142,15 @@ def _schema_v1(tx: Tx, dialect: Dialect) -> None:
     _set_meta(tx, "key_ids", "[]")
 
 
-MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1]
+def _object_meta_v2(tx: Tx, dialect: Dialect) -> None:
+    """Labels and annotations per object, so that `reconciler/protect` outlives its manifest."""
+    tx.execute(
+        "CREATE TABLE object_meta (kind TEXT NOT NULL, key TEXT NOT NULL, meta TEXT NOT NULL,"
+        " PRIMARY KEY (kind, key))"
+    )
+
+
+MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1, _object_meta_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -268,6 +276,11 @@ UPSERT_SECRET = (
     " ref = excluded.ref, key_id = excluded.key_id, ciphertext = excluded.ciphertext,"
     " fingerprint = excluded.fingerprint"
 )
+UPSERT_META = (
+    "INSERT INTO object_meta (kind, key, meta) VALUES (?, ?, ?)"
+    " ON CONFLICT (kind, key) DO UPDATE SET meta = excluded.meta"
+)
+DELETE_META = "DELETE FROM object_meta WHERE kind = ? AND key = ?"
 RENAME_SECRET = "UPDATE secrets SET ref = ? WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRET = "DELETE FROM secrets WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRETS_OF = "DELETE FROM secrets WHERE kind = ? AND owner = ?"
@@ -322,7 +335,7 @@ def _now() -> str:
 class SqlStore:
     """A transactional Store with at-rest encrypted secrets and an apply history."""
 
-    capabilities = Capabilities(transactional=True, secret_view="fingerprint")
+    capabilities = Capabilities(transactional=True, secret_view="fingerprint", keeps_metadata=True)
 
     def __init__(
         self,
@@ -432,6 +445,8 @@ class SqlStore:
             slots = tx.rows(
                 "SELECT owner, slot, ref, fingerprint FROM secrets WHERE kind = ?", (PROVIDER,)
             )
+            for kind, key, meta in tx.rows("SELECT kind, key, meta FROM object_meta"):
+                state.meta[(kind, tuple(json.loads(key)))] = json.loads(meta)
         providers = state.of(PROVIDER)
         for record in providers.values():
             record["api_keys"] = []
@@ -546,10 +561,15 @@ class _Writer:
 
     def plan(self, changes: Sequence[Change], secrets: Mapping[str, str]) -> list[Op]:
         ops: list[Op] = []
+        meta_ops: list[Op] = []  # after the records, so that runs of one statement stay batched
         for change in changes:
             table = TABLES.get(change.kind)
             if table is None or change.action not in (CREATE, UPDATE, DELETE, REPLACE):
                 raise StoreError(f"{change.id}: a SQL store cannot {change.action} a {change.kind}")
+            if change.action == DELETE:
+                meta_ops.append((DELETE_META, (change.kind, _dump(list(change.key)))))
+            elif change.meta is not None:
+                meta_ops.append((UPSERT_META, (change.kind, _dump(list(change.key)), _dump(change.meta))))
             if change.action in (DELETE, REPLACE):
                 ops.append((table.delete_sql, change.key))
                 if change.kind == PROVIDER:
@@ -562,7 +582,7 @@ class _Writer:
                 ops.append((table.upsert_sql, change.key + table.to_row(change.after)))
                 if change.kind == PROVIDER:
                     ops += self._secret_ops(change, change.after, secrets)
-        return ops
+        return ops + meta_ops
 
     def _secret_ops(self, change: Change, after: Record, secrets: Mapping[str, str]) -> list[Op]:
         """Write the slots whose group is sent (all of them on create/replace); keep the others."""

@@ -1,0 +1,73 @@
+"""`reconciler/protect` outlives its manifest in stores that keep metadata; labels persist too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KEY_A, run_cli
+
+PROVIDER = """apiVersion: reconciler/v1
+kind: Provider
+metadata:
+  name: {name}
+  labels: {{team: platform}}
+  annotations: {annotations}
+spec:
+  type: openai
+"""
+
+
+def write(folder: Path, names: dict[str, str]) -> None:
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    for name, annotations in names.items():
+        (folder / f"{name}.yaml").write_text(PROVIDER.format(name=name, annotations=annotations))
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, str, dict[str, str]]:
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    return manifests, f"sqlite:///{tmp_path}/s.db", {"RECONCILER_ENCRYPTION_KEY": KEY_A}
+
+
+def test_protected_object_is_not_pruned_after_its_manifest_is_gone(setup) -> None:
+    manifests, store, env = setup
+    write(manifests, {"keep": '{"reconciler/protect": "true"}', "drop": "{}", "stay": "{}"})
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0
+    write(manifests, {"stay": "{}"})
+    plan = run_cli("plan", str(manifests), "--store", store, "--prune", "--format", "json", env=env)
+    data = json.loads(plan.stdout)
+    assert [(c["action"], c["key"]) for c in data["changes"]] == [("delete", "drop")]
+    assert any("Provider/keep is protected" in note for note in data["notes"])
+    applied = run_cli("apply", str(manifests), "--store", store, "--prune", "--format", "json", env=env)
+    assert applied.returncode == 0
+    after = run_cli("plan", str(manifests), "--store", store, "--format", "json", env=env)
+    assert json.loads(after.stdout)["unmanaged"] == ["Provider/keep"]
+
+
+def test_annotation_change_alone_is_an_update_and_then_settles(setup) -> None:
+    manifests, store, env = setup
+    write(manifests, {"a": "{}"})
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0
+    write(manifests, {"a": '{"reconciler/protect": "true"}'})
+    plan = json.loads(run_cli("plan", str(manifests), "--store", store, "--format", "json", env=env).stdout)
+    (change,) = plan["changes"]
+    assert change["action"] == "update"
+    assert change["diff"] == [{"path": "metadata.annotations.reconciler/protect", "before": None, "after": "true"}]
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0
+    again = run_cli("plan", str(manifests), "--store", store, "--detailed-exitcode", env=env)
+    assert again.returncode == 0, again.stdout
+
+
+def test_replacing_a_protected_object_is_refused(setup) -> None:
+    manifests, store, env = setup
+    write(manifests, {"a": '{"reconciler/protect": "true"}'})
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0
+    (manifests / "a.yaml").write_text((manifests / "a.yaml").read_text().replace("type: openai", "type: openrouter"))
+    result = run_cli("apply", str(manifests), "--store", store, env=env)
+    assert result.returncode == 1
+    assert "protected" in result.stderr and "replaces it" in result.stderr
