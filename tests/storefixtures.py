@@ -38,8 +38,10 @@ class Backend(ABC):
         self._opened: list[SqlStore] = []
 
     def open(self, **options: Any) -> SqlStore:
+        """Open the store, creating it (a SQLite file that does not exist is created by a write)."""
         store = open_store(self.url, **options)
         assert isinstance(store, SqlStore)
+        store.init()
         self._opened.append(store)
         return store
 

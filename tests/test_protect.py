@@ -71,3 +71,16 @@ def test_replacing_a_protected_object_is_refused(setup) -> None:
     result = run_cli("apply", str(manifests), "--store", store, env=env)
     assert result.returncode == 1
     assert "protected" in result.stderr and "replaces it" in result.stderr
+
+
+def test_plan_does_not_create_a_store_and_apply_does(tmp_path: Path) -> None:
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    write(manifests, {"a": "{}"})
+    db = tmp_path / "state" / "s.db"
+    env = {"RECONCILER_ENCRYPTION_KEY": KEY_A}
+    plan = run_cli("plan", str(manifests), "--store", f"sqlite:///{db}", "--detailed-exitcode", env=env)
+    assert plan.returncode == 2 and "1 to create" in plan.stdout
+    assert not (tmp_path / "state").exists()
+    assert run_cli("apply", str(manifests), "--store", f"sqlite:///{db}", env=env).returncode == 0
+    assert db.exists() and oct(db.stat().st_mode & 0o777) == "0o600"

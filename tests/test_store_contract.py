@@ -558,6 +558,10 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = open_store("sqlite:///.reconciler/store.db")
+    assert relative.read().count() == 0
+    assert not (tmp_path / ".reconciler").exists()  # reading never creates a store
+    assert isinstance(relative, SqlStore)
+    relative.init()
     relative.close()
     assert (tmp_path / ".reconciler" / "store.db").is_file()
     assert relative.url == "sqlite:///.reconciler/store.db"
@@ -566,7 +570,7 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             open_store(bad)
     (tmp_path / "junk.db").write_bytes(b"this is not a database, " * 100)
     with pytest.raises(StoreError, match="junk.db: file is not a database"):
-        open_store("sqlite:///junk.db")
+        open_store("sqlite:///junk.db").read()
 
 
 # -- PostgreSQL specifics ---------------------------------------------------------------------

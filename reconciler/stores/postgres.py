@@ -87,6 +87,9 @@ class PostgresDialect:
         database = params.get("dbname") or params.get("user") or ""
         self.where = f"{host}:{params.get('port') or 5432}/{database}"
 
+    def exists(self) -> bool:
+        return True  # a server: connect at once, so that a bad URL is reported early
+
     def connect(self) -> Connection:
         try:
             return psycopg.connect(self._url, autocommit=True, **self._options)

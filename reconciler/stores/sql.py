@@ -65,6 +65,10 @@ class Dialect(Protocol):
         """A connection in autocommit mode (the store sends BEGIN and COMMIT); else StoreError."""
         ...
 
+    def exists(self) -> bool:
+        """Whether the store exists yet; one that does not reads as empty until a write creates it."""
+        ...
+
     def before_migrating(self, tx: Tx) -> None:
         """Runs first in the migration transaction: serialise processes that migrate at once."""
         ...
@@ -351,12 +355,26 @@ class SqlStore:
         self.url = url  # for messages: the subclass passes it without a password
         self._dialect = dialect
         self._environ = environ  # None: os.environ, read when a secret is written
-        self._conn = dialect.connect()
-        try:
-            self._salt = bytes.fromhex(self._open())
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn: Connection | None = None  # opened on first use: a plan never creates a store
+        self._salt = b""
+        if dialect.exists():
+            self._connection()
+
+    def init(self) -> None:
+        """Create and migrate the store now (otherwise the first write does)."""
+        self._connection()
+
+    def _connection(self) -> Connection:
+        """The open connection, creating and migrating the store on first use."""
+        if self._conn is None:
+            self._conn = self._dialect.connect()
+            try:
+                self._salt = bytes.fromhex(self._open())
+            except BaseException:
+                self._conn.close()
+                self._conn = None
+                raise
+        return self._conn
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -392,7 +410,7 @@ class SqlStore:
         """One transaction; a driver error in it becomes a one-line StoreError `doing: reason`."""
         dialect = self._dialect
         try:
-            tx = Tx(self._conn.cursor(), dialect.placeholder)
+            tx = Tx(self._connection().cursor(), dialect.placeholder)
             tx.execute(dialect.begin_write if write else dialect.begin_read)
         except dialect.errors as exc:
             raise StoreError(f"{doing}: {dialect.describe(exc, self._conn)}") from None
@@ -425,6 +443,8 @@ class SqlStore:
     # -- the Store protocol ---------------------------------------------------------------------
 
     def secret_view(self, plaintext: str, group: str) -> str | None:
+        if self._conn is None:
+            return None  # no store yet: nothing stored to compare with
         return fingerprint(self._salt, plaintext)
 
     def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
@@ -435,6 +455,8 @@ class SqlStore:
             default_organization=DEFAULT_ORGANIZATION,
             default_prices={key: dict(record) for key, record in default_price_book().items()},
         )
+        if self._conn is None and not self._dialect.exists():
+            return state  # created by the first apply, not by reading
         doing = f"cannot read the store at {self._dialect.where}"
         with self._transaction(doing, write=False) as tx:
             for kind, table in TABLES.items():
@@ -494,7 +516,9 @@ class SqlStore:
         return results
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # -- beyond the protocol --------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ class SqliteDialect:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StoreError(f"cannot open the SQLite store at {self.where}: {reason}") from None
 
+    def exists(self) -> bool:
+        return self.path.exists()
+
     def before_migrating(self, tx: Tx) -> None:
         """BEGIN IMMEDIATE already serialises writers."""
 
