@@ -119,7 +119,7 @@ def _prices(
         ptype = provider_types.get(m.provider)
         if ptype is None:
             continue
-        key = (ptype, m.model)
+        key: Key = (ptype, m.model)
         layers.setdefault(key, []).append(m.pricing)
         metas.setdefault(key, m.meta)
     catalog_meta = {id(meta.doc): meta for meta in manifests.catalogs}

@@ -12,7 +12,6 @@ from typing import Any
 from reconciler.changes import (
     CREATE,
     DELETE,
-    NOT_VERIFIABLE,
     REPLACE,
     SENSITIVE_CHANGED,
     UPDATE,

@@ -37,7 +37,7 @@ STR, INT, FLOAT, BOOL, NULL = _T + "str", _T + "int", _T + "float", _T + "bool",
 TIMESTAMP, MERGE, MAP, SEQ = _T + "timestamp", _T + "merge", _T + "map", _T + "seq"
 
 _SCALARS = yaml.constructor.SafeConstructor()
-_DEEP_INDENT = re.compile(r"^[ \t\-?:]{%d,}" % TEXT_DEPTH_BOUND, re.MULTILINE)
+_DEEP_INDENT = re.compile(rf"^[ \t\-?:]{{{TEXT_DEPTH_BOUND},}}", re.MULTILINE)
 _FLOW = re.compile(r"[\[\]{}]")
 
 Path = tuple[str | int, ...]
@@ -297,6 +297,7 @@ class _Builder:
             raise _Abort
         self._tag(node, MAP if isinstance(node, yaml.MappingNode) else SEQ)
         self.active.add(ident)
+        built: tuple[Any, int]
         if isinstance(node, yaml.MappingNode):
             built = self._mapping(node, depth)
         else:
@@ -345,7 +346,7 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
-        if tag == STR or tag == TIMESTAMP:
+        if tag in (STR, TIMESTAMP):
             return node.value
         if tag == INT:
             return _SCALARS.construct_yaml_int(node)

@@ -6,7 +6,17 @@ import json
 from typing import Any
 
 from reconciler.apply import ApplyReport
-from reconciler.changes import APPLIED, CREATE, DELETE, FAILED, REPLACE, UPDATE, Change, FieldDiff
+from reconciler.changes import (
+    APPLIED,
+    CREATE,
+    DELETE,
+    FAILED,
+    NOT_VERIFIABLE,
+    REPLACE,
+    UPDATE,
+    Change,
+    FieldDiff,
+)
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import Plan
 from reconciler.render import Style
@@ -79,6 +89,15 @@ def plan_summary(plan: Plan) -> str:
     return line
 
 
+def unverifiable_note(refs: list[str], shown: int = 5) -> str:
+    unique = sorted(set(refs))
+    listed = ", ".join(unique[:shown]) + (" …" if len(unique) > shown else "")
+    return (
+        f"{len(unique)} secret(s) {NOT_VERIFIABLE}, planned as unchanged (the store never shows "
+        f"them, or they are not available to plan): {listed}"
+    )
+
+
 def render_plan(plan: Plan, style: Style) -> str:
     out: list[str] = []
     if plan.empty:
@@ -89,14 +108,7 @@ def render_plan(plan: Plan, style: Style) -> str:
     out.append(plan_summary(plan) + "\n")
     out += [style("Warning: ", "yellow") + note + "\n" for note in plan.notes]
     if plan.unverifiable:
-        refs = sorted(set(plan.unverifiable))
-        out.append(
-            style("Note: ", "cyan")
-            + f"{len(refs)} secret(s) could not be verified (not available to plan): "
-            + ", ".join(refs[:5])
-            + (" …" if len(refs) > 5 else "")
-            + "\n"
-        )
+        out.append(style("Note: ", "cyan") + unverifiable_note(plan.unverifiable) + "\n")
     if plan.refusal:
         out.append(style("Error: ", "red") + plan.refusal + "\n")
     return "".join(out)

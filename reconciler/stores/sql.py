@@ -364,6 +364,10 @@ class SqlStore:
         """Create and migrate the store now (otherwise the first write does)."""
         self._connection()
 
+    def _absent(self) -> bool:
+        """The store does not exist yet (and reading it must not create it)."""
+        return self._conn is None and not self._dialect.exists()
+
     def _connection(self) -> Connection:
         """The open connection, creating and migrating the store on first use."""
         if self._conn is None:
@@ -427,7 +431,7 @@ class SqlStore:
             tx.execute("COMMIT")
         except dialect.errors as exc:
             reason = dialect.describe(exc, self._conn)
-            if write and dialect.lost(self._conn):
+            if write and self._conn is not None and dialect.lost(self._conn):
                 raise StoreError(
                     f"{doing} while committing, so the changes may or may not have been written"
                     f" (run plan to see): {reason}"
@@ -455,7 +459,7 @@ class SqlStore:
             default_organization=DEFAULT_ORGANIZATION,
             default_prices={key: dict(record) for key, record in default_price_book().items()},
         )
-        if self._conn is None and not self._dialect.exists():
+        if self._absent():
             return state  # created by the first apply, not by reading
         doing = f"cannot read the store at {self._dialect.where}"
         with self._transaction(doing, write=False) as tx:
@@ -524,6 +528,8 @@ class SqlStore:
 
     def rekey(self, environ: Mapping[str, str] | None = None) -> int:
         """Re-encrypt every stored secret with the first configured key; returns how many moved."""
+        if self._absent():
+            return 0
         cipher = Cipher.from_env(self._environ if environ is None else environ)
         current = cipher.key_ids[0]
         doing = f"rekeying the store at {self._dialect.where} failed"
@@ -550,6 +556,8 @@ class SqlStore:
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest applies, newest first."""
+        if self._absent():
+            return []
         doing = f"cannot read the history of the store at {self._dialect.where}"
         with self._transaction(doing, write=False) as tx:
             rows = tx.rows(
