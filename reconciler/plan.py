@@ -149,8 +149,8 @@ def _with_metadata(change: Change | None, kind: str, key: Key, desired: State, a
     if change is not None:
         return replace(change, meta=want)
     have = stored_meta(actual.meta.get((kind, key)))
-    if want == have:
-        return None
+    if want == have or key not in actual.of(kind):
+        return None  # unchanged, or nothing stored to hold it (a price the default book gives)
     record = actual.of(kind)[key]
     diff: list[FieldDiff] = []
     _diff_into(diff, ("metadata",), have, want, creating=False)

@@ -129,3 +129,13 @@ def test_check_jsonschema_accepts_our_schemas_and_agrees_on_examples(tmp_path: P
                                  capture_output=True, text=True)
         assert refused.returncode == 1
         assert all(f"{bad}::" in refused.stdout for bad in invalid[kind]), refused.stdout
+
+
+def test_fast_path_never_changes_the_documents() -> None:
+    from reconciler.manifest.loader import load_paths
+    from reconciler.validate.schema import _passes_fast
+
+    documents = load_paths([str(EXAMPLES)]).documents
+    before = [copy.deepcopy(d.data) for d in documents]
+    assert all(_passes_fast(d) for d in documents)
+    assert [d.data for d in documents] == before  # no schema default was written into them
