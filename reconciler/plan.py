@@ -91,7 +91,8 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
     for kind in KIND_ORDER:
         wanted, present = desired.of(kind), actual.of(kind)
         for key in sorted(wanted):
-            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan)
+            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan,
+                                  capabilities.write_only_secrets)
             if capabilities.keeps_metadata:
                 change = _with_metadata(change, kind, key, desired, actual)
             if change is not None:
@@ -112,16 +113,20 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
 
 
 def _compare_one(
-    kind: str, key: Key, want: Record, have: Record | None, actual: State, options: PlanOptions, plan: Plan
+    kind: str, key: Key, want: Record, have: Record | None, actual: State, options: PlanOptions, plan: Plan,
+    write_only: frozenset[str] = frozenset(),
 ) -> Change | None:
     if have is None and kind == PRICE and actual.default_prices.get(key) == want:
         return None  # no custom price, and the store's default price book already says so
-    secrets_out = _secret_groups(want, have, options.rotate_secrets, plan)
+    secrets_out = _secret_groups(want, have, options.rotate_secrets, plan, write_only)
     if have is None:
         needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
         return Change(CREATE, kind, key, None, want, _diff(None, want), needs=needs,
                       send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
-    if want == have and not secrets_out:
+    # secrets the store never shows are left out of the comparison, which could otherwise never
+    # settle; they are sent on create, replace or --rotate-secrets
+    compared_want, compared_have = _without_secrets(want, write_only), _without_secrets(have, write_only)
+    if compared_want == compared_have and not secrets_out:
         return None
     for name in IMMUTABLE.get(kind, ()):
         if want.get(name) != have.get(name):
@@ -130,7 +135,7 @@ def _compare_one(
             return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=needs,
                           send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
     needs = tuple(s.ref for g, s in secret_slots(want) if g in secrets_out and s.ref)
-    diff = _diff(have, want)
+    diff = _diff(compared_have, compared_want)
     if not diff and secrets_out:
         diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
                           note="(resent: --rotate-secrets)"),)
@@ -166,8 +171,24 @@ def _refuse_protected_replace(change: Change, desired: State, plan: Plan) -> Non
         )
 
 
-def _secret_groups(want: Record, have: Record | None, rotate: bool, plan: Plan) -> set[str]:
-    """Secret groups to resend: changed ones, or every one with --rotate-secrets."""
+def _without_secrets(record: Record, groups: frozenset[str]) -> Record:
+    """A copy of the record without the secret slots of `groups` (see state.secret_slots)."""
+    if not groups:
+        return record
+    out = dict(record)
+    if "api_keys" in groups and "api_keys" in out:
+        out["api_keys"] = []
+    bedrock = (out.get("settings") or {}).get("bedrock")
+    if "settings" in groups and bedrock is not None:
+        out["settings"] = {"bedrock": {k: v for k, v in bedrock.items() if not isinstance(v, Secret)}}
+    return out
+
+
+def _secret_groups(
+    want: Record, have: Record | None, rotate: bool, plan: Plan, write_only: frozenset[str] = frozenset()
+) -> set[str]:
+    """Secret groups to resend: changed ones (a write-only group never shows a change),
+    or every one with --rotate-secrets."""
     wanted: dict[str, list[Secret]] = {}
     for group, secret in secret_slots(want):
         wanted.setdefault(group, []).append(secret)
@@ -180,7 +201,8 @@ def _secret_groups(want: Record, have: Record | None, rotate: bool, plan: Plan) 
         present.setdefault(group, []).append(secret)
     if rotate:
         return set(wanted)
-    return {g for g in wanted.keys() | present.keys() if wanted.get(g, []) != present.get(g, [])}
+    return {g for g in wanted.keys() | present.keys()
+            if g not in write_only and wanted.get(g, []) != present.get(g, [])}
 
 
 def _diff(before: Record | None, after: Record) -> tuple[FieldDiff, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -1022,6 +1023,24 @@ def test_latency_is_added_to_every_request(api: httpx.Client, fake_coder: FakeCo
     api.get(PROVIDERS)
     api.get("/api/v2/buildinfo")
     assert time.monotonic() - started >= 0.1
+
+
+def test_connections_queue_beyond_socketservers_default_backlog(fake_coder: FakeCoder) -> None:
+    """socketserver listens with a backlog of 5: a burst of clients would wait for SYN retries."""
+    server = fake_coder._server
+    assert server is not None
+    server.shutdown()  # stop accepting: new connections now wait in the listen queue
+    host, port = server.server_address[:2]
+    connected: list[socket.socket] = []
+    try:
+        for _ in range(32):
+            connected.append(socket.create_connection((str(host), port), timeout=0.5))
+    except TimeoutError:
+        pass
+    finally:
+        for sock in connected:
+            sock.close()
+    assert len(connected) == 32
 
 
 def test_inject_arguments_are_checked(fake_coder: FakeCoder) -> None:

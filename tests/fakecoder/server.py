@@ -376,6 +376,9 @@ class FakeCoder:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: more clients connecting at once would see their
+    # SYNs dropped and retried a second later, which no real Coder does
+    request_queue_size = 128
 
     def __init__(self, coder: FakeCoder) -> None:
         self.coder = coder

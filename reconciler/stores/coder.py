@@ -1,0 +1,345 @@
+"""The Coder store: a live Coder deployment through its REST API (`coder+https://host`).
+
+Reading costs one request per collection (organizations, providers, prices,
+the personal-override toggle, and each organization's models and overrides),
+never one per object. Writing follows the changes' dependencies, runs
+independent writes concurrently on `parallelism` threads, and reads back what
+each write answered, so that a field an older Coder silently ignored fails the
+change instead of drifting. Nothing is transactional: every change gets its
+own result. How records map onto the API: coder_mapping.py; the writes:
+coder_writer.py; docs/CODER.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from reconciler.changes import Change, ChangeResult
+from reconciler.errors import StoreError, UsageError
+from reconciler.prices import PRICE_FIELDS
+from reconciler.secrets import mask_secret
+from reconciler.state import (
+    KIND_ORDER,
+    MODEL,
+    OVERRIDE,
+    PRICE,
+    PROVIDER,
+    SETTINGS,
+    SETTINGS_KEY,
+    Key,
+    Record,
+    State,
+)
+from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
+from reconciler.stores.coder_http import ApiFailure, CoderApi
+from reconciler.stores.coder_mapping import (
+    BUILDINFO,
+    ORGANIZATIONS,
+    PRICES,
+    PROVIDERS,
+    TOGGLE,
+    model_record,
+    models_path,
+    overrides_path,
+    price_record,
+    price_source,
+    provider_record,
+)
+from reconciler.stores.coder_runner import run_units
+from reconciler.stores.coder_writer import Index, Writer, check_features, check_secrets, write_units
+
+TOKEN_ENV = "CODER_SESSION_TOKEN"
+DEFAULT_PARALLELISM = 8
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 600.0
+DEFAULT_RETRIES = 5
+DEFAULT_BACKOFF = 0.25
+
+# kind -> (the feature, its collection, the Coder that has it): for a 404 on that collection
+FEATURES = {
+    PROVIDER: ("AI providers", f"GET {PROVIDERS}",
+               "Coder v2.37 or later with the AI Governance add-on"),
+    MODEL: ("organization-scoped Coder Agents models", "GET /api/v2/organizations/{org}/chats/models",
+            "Coder v2.37 or later"),
+    PRICE: ("model prices", f"GET {PRICES}",
+            "Coder v2.37 or later (enterprise, AI Governance add-on)"),
+    OVERRIDE: ("organization-scoped model overrides",
+               "GET /api/v2/organizations/{org}/chats/model-overrides", "Coder v2.37 or later"),
+    SETTINGS: ("the personal model override setting", f"GET {TOGGLE}", "Coder v2.37 or later"),
+}
+
+
+class CoderStore:
+    """`coder+https://host` (`coder+http://` on loopback, for tests): a Coder deployment."""
+
+    capabilities = Capabilities(
+        transactional=False,
+        secret_view="masked",
+        write_only_secrets=frozenset({"settings"}),  # bedrock credentials never come back
+        deletable=frozenset(KIND_ORDER) - {PRICE},  # Coder has no way to delete a price
+    )
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token_file: str | None = None,
+        parallelism: int = DEFAULT_PARALLELISM,
+        lock_store: str | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        environ: Mapping[str, str] | None = None,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise UsageError(f"unknown option(s) for a Coder store: {', '.join(sorted(unknown))}")
+        if parallelism < 1 or request_timeout <= 0 or deadline <= 0 or retries < 1:
+            raise UsageError("parallelism and retries must be at least 1, timeouts positive")
+        self.url, base_url = parse_url(url)
+        self._environ = os.environ if environ is None else environ
+        self._lock_store = _lock_store_url(lock_store)
+        self._parallelism = parallelism
+        self._deadline = deadline
+        self._api = CoderApi(base_url, _token(token_file, self._environ), connections=parallelism,
+                             request_timeout=request_timeout, retries=retries, backoff=backoff)
+        self._index: Index | None = None
+        self._version: str | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- the Store protocol ---------------------------------------------------------------------
+
+    def secret_view(self, plaintext: str, group: str) -> str | None:
+        """Coder shows API keys masked (`sk-a...efgh`) and bedrock credentials not at all."""
+        return mask_secret(plaintext) if group == "api_keys" else None
+
+    def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
+        """A SQL store's lock when `lock_store` is set; else a file lock on this machine."""
+        if self._lock_store is not None:
+            return _store_lock(self._lock_store, timeout, holder)
+        from reconciler.stores.sqlite import SqliteDialect
+
+        return SqliteDialect(self._lock_path()).lock(timeout, holder)
+
+    def read(self) -> State:
+        state, self._index = self._read()
+        return state
+
+    def _read(self) -> tuple[State, Index]:
+        until = time.monotonic() + self._deadline
+        index = Index()
+
+        def fetch(what: tuple[str, dict[str, str] | None, str | None]) -> Any:
+            return self._fetch(*what, until=until, index=index)
+
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="coder-read") as pool:
+            first = [(ORGANIZATIONS, None, None), (PROVIDERS, None, PROVIDER),
+                     (PRICES, {"source": "all"}, PRICE), (TOGGLE, None, SETTINGS)]
+            orgs, providers, prices, toggle = pool.map(fetch, first)
+            if not isinstance(orgs, list):
+                raise StoreError(f"{self.url} did not list its organizations: is it a Coder deployment?")
+            default = next((o["name"] for o in orgs if o.get("is_default")), None)
+            if default is None:
+                raise StoreError(f"the Coder deployment at {self.url} has no default organization")
+            index.orgs = {o["name"]: o["id"] for o in orgs}
+            per_org = [(models_path(o["id"]), None, MODEL) for o in orgs]
+            per_org += [(overrides_path(o["id"]), None, OVERRIDE) for o in orgs]
+            fetched = list(pool.map(fetch, per_org))
+        state = State(default_organization=default)
+        _read_providers(state, index, providers or [])
+        for org, models, overrides in zip(orgs, fetched[:len(orgs)], fetched[len(orgs):], strict=True):
+            by_id = _read_models(state, index, org["name"], (models or {}).get("models") or [])
+            _read_overrides(state, org["name"], (overrides or {}).get("overrides") or [], by_id)
+        _read_prices(state, index, prices or [])
+        if isinstance(toggle, dict):
+            state.of(SETTINGS)[SETTINGS_KEY] = {"allow_users": bool(toggle.get("allow_users"))}
+        return state, index
+
+    def apply(
+        self,
+        changes: Sequence[Change],
+        secrets: Mapping[str, str],
+        run: RunInfo,
+        progress: ProgressCallback | None = None,
+    ) -> list[ChangeResult]:
+        """Every change gets a result: applied, failed (with Coder's reasons) or skipped.
+
+        Raises only before the first write: a secret value not given, or a kind
+        of change this deployment has no API for.
+        """
+        if not changes:
+            return []
+        check_secrets(changes, secrets)
+        if self._index is None:
+            _, self._index = self._read()
+        index = self._index
+        check_features(changes, index)
+        until = time.monotonic() + self._deadline
+        writer = Writer(self._api, index, secrets, until)
+        results = run_units(write_units(changes), writer.execute, self._parallelism, until, progress)
+        by_change = {id(r.change): r for r in results}
+        return [by_change[id(c)] for c in changes]
+
+    def close(self) -> None:
+        self._api.close()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _fetch(self, path: str, params: dict[str, str] | None, kind: str | None, *, until: float,
+               index: Index) -> Any:
+        """A collection's JSON; None when the deployment has no such collection (noted in `index`)."""
+        try:
+            return self._api.request("GET", path, until, params=params).data
+        except ApiFailure as failure:
+            if failure.status == 404 and kind is not None:
+                index.missing[kind] = self._missing(kind)
+                return None
+            raise StoreError(f"cannot read {path} from {self.url}: {failure.summary()}") from None
+
+    def _missing(self, kind: str) -> str:
+        feature, collection, needs = FEATURES[kind]
+        if self._version is None:
+            try:
+                reply = self._api.request("GET", BUILDINFO, time.monotonic() + 10)
+                self._version = str((reply.data or {}).get("version") or "unknown")
+            except ApiFailure:
+                self._version = "unknown"
+        return (f"this Coder deployment (version {self._version}) has no {feature} "
+                f"({collection} answered 404): that needs {needs}")
+
+    def _lock_path(self) -> Path:
+        cache = self._environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        place = urlsplit(self.url)
+        name = re.sub(r"[^A-Za-z0-9.-]", "_", f"coder-{place.netloc}{place.path}")
+        return Path(cache) / "reconciler" / "locks" / name
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _read_providers(state: State, index: Index, providers: list[dict[str, Any]]) -> None:
+    for data in providers:
+        state.of(PROVIDER)[(data["name"],)] = provider_record(data)
+        index.providers[data["name"]] = (data["id"], data.get("type") or "")
+
+
+def _read_models(state: State, index: Index, org: str, models: list[dict[str, Any]]) -> dict[str, Key]:
+    names = {pid: name for name, (pid, _) in index.providers.items()}
+    by_id: dict[str, Key] = {}
+    for data in models:
+        provider_id = data.get("ai_provider_id") or ""
+        # a model whose provider was deleted stays listed; no manifest can name it
+        key = (org, names.get(provider_id) or f"deleted:{provider_id}", data["model"])
+        state.of(MODEL)[key] = model_record(data)
+        index.put_model(key, data)
+        by_id[data["id"]] = key
+    return by_id
+
+
+def _read_overrides(state: State, org: str, overrides: list[dict[str, Any]], by_id: dict[str, Key]) -> None:
+    for data in overrides:
+        model_id = data.get("model_config_id") or ""
+        if not model_id:
+            continue
+        key: Key = by_id.get(model_id, (org, "", f"unknown:{model_id}"))
+        state.of(OVERRIDE)[(org, data["context"])] = {
+            "provider": key[1], "model": key[2], "reasoning_effort": data.get("reasoning_effort") or None,
+        }
+
+
+def _read_prices(state: State, index: Index, rows: list[dict[str, Any]]) -> None:
+    """Default prices into the price book; custom ones into objects.
+
+    A type Coder prices only per provider (openai-compat) shows one record per
+    model: the price when every provider of that type has the same one, else
+    nulls, so that the plan writes it to all of them.
+    """
+    per_provider: dict[Key, dict[str, Record]] = {}
+    for row in rows:
+        key: Key = (row.get("provider") or "", row.get("model") or "")
+        if price_source(row) == "default":
+            if not row.get("provider_id"):
+                state.default_prices[key] = price_record(row)
+        elif row.get("provider_id"):
+            per_provider.setdefault(key, {})[row["provider_id"]] = price_record(row)
+        else:
+            state.of(PRICE)[key] = price_record(row)
+    for key, by_provider in per_provider.items():
+        if key in state.of(PRICE):
+            continue
+        expected = set(index.provider_ids_of_type(key[0])) | set(by_provider)
+        records = [by_provider.get(pid) for pid in sorted(expected)]
+        agreed = records[0] if all(r == records[0] for r in records) else None
+        state.of(PRICE)[key] = agreed or dict.fromkeys(PRICE_FIELDS)
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """(the store URL for messages, the API's base URL) of `coder+https://host[:port][/path]`."""
+    from reconciler.validate.urls import plain_http_to_remote
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    http = scheme.partition("+")[2]
+    if http not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"bad Coder store URL {url!r}: use coder+https://host")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise UsageError("a Coder store URL takes no user, password, query or fragment: "
+                         "give the token with CODER_SESSION_TOKEN or --token-file")
+    netloc, path = parts.netloc.lower(), parts.path.rstrip("/")
+    if plain_http_to_remote(f"{http}://{netloc}"):
+        raise UsageError(f"coder+http:// sends the session token unencrypted and is only for loopback "
+                         f"hosts: use coder+https://{netloc}{path}")
+    return f"{scheme}://{netloc}{path}", f"{http}://{netloc}{path}"
+
+
+def _token(token_file: str | None, environ: Mapping[str, str]) -> str:
+    """The session token, from --token-file or CODER_SESSION_TOKEN; never part of any message."""
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                token = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+            raise UsageError(f"cannot read the Coder token file {token_file}: {reason}") from None
+        if not token:
+            raise UsageError(f"the Coder token file {token_file} is empty")
+        return token
+    token = environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise UsageError(f"no Coder session token: set {TOKEN_ENV} or pass --token-file")
+    return token
+
+
+def _lock_store_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise UsageError("--lock-store takes a SQL store URL (sqlite:///… or postgresql://…)")
+    return url
+
+
+@contextmanager
+def _store_lock(url: str, timeout: float, holder: str) -> Iterator[None]:
+    from reconciler.stores import open_store
+
+    store = open_store(url)
+    try:
+        with store.lock(timeout, holder):
+            yield
+    finally:
+        store.close()
