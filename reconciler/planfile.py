@@ -42,8 +42,18 @@ def save_plan(plan: Plan, store_url: str, path: str) -> None:
         "plan": plan.to_dict(),
         "changes": [c.to_saved() for c in plan.changes],
     }
-    body["checksum"] = _checksum(body)
-    write_atomic(path, json.dumps(body, indent=2, sort_keys=True) + "\n")
+    head = {"kind": MARKER, "checksum": _checksum(body)}  # first: `is_plan_file` reads only the head
+    ordered = {**head, **{name: _sorted(body[name]) for name in sorted(body) if name not in head}}
+    write_atomic(path, json.dumps(ordered, indent=2) + "\n")
+
+
+def _sorted(value: Any) -> Any:
+    """`value` with the keys of every mapping in sorted order, as `sort_keys` would write them."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def is_plan_file(path: str) -> bool:
@@ -92,7 +102,9 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
     """Write via a temporary file and rename, so readers never see half a file."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    # The temporary name must not end like the target: collectors that read `*.prom` or `*.json`
+    # from a directory (node-exporter's textfile collector) would pick up half a file.
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from reconciler.diagnostics import Diagnostic
 
 
@@ -17,6 +19,7 @@ def render_annotations(diagnostics: list[Diagnostic]) -> str:
     lines = []
     for d in diagnostics:
         level = "error" if d.severity == "error" else "warning"
-        props = f"file={_property(d.file)},line={d.line},col={d.column},title={_property(d.code)}"
+        # GitHub matches `file` to the pull request's paths: `providers/a.yaml`, not `./providers/a.yaml`
+        props = f"file={_property(os.path.normpath(d.file))},line={d.line},col={d.column},title={_property(d.code)}"
         lines.append(f"::{level} {props}::{_data(d.message)}")
     return "".join(line + "\n" for line in lines)

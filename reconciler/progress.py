@@ -1,0 +1,87 @@
+"""Progress of a long apply: `[i/n] action id`, one line rewritten as changes complete.
+
+Stores report each change through a `ProgressCallback` as it completes (the
+SQL stores after their commit, all at once; the Coder store as it goes), but
+no store says how many changes to expect. `ObservedStore` wraps any store and
+hands the count to `on_apply` before passing the changes on, so the printer
+knows its total whatever store is behind it. Nothing here writes to a
+terminal: the CLI injects the writer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+
+from reconciler.changes import APPLIED, Change, ChangeResult
+from reconciler.state import State
+from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo, Store
+
+CLEAR_LINE = "\r\x1b[K"
+
+
+class Progress:
+    """Writes `[i/n] action id` over the previous line; `finish` clears it."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+        self.total = 0
+        self.done = 0
+
+    def start(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self._write(f"{CLEAR_LINE}applying {total} change{'' if total == 1 else 's'}…")
+
+    def __call__(self, result: ChangeResult) -> None:
+        self.done += 1
+        line = f"[{self.done}/{self.total}] {result.change.action} {result.change.id}"
+        if result.status != APPLIED:
+            line += f" ({result.status})"
+        self._write(CLEAR_LINE + line)
+
+    def finish(self) -> None:
+        if self.total:
+            self._write(CLEAR_LINE)
+
+
+class ObservedStore:
+    """A Store that tells `on_apply(n)` how many changes an apply carries, and times reads and writes."""
+
+    def __init__(self, store: Store, on_apply: Callable[[int], None] | None = None) -> None:
+        self._store = store
+        self._on_apply = on_apply
+        self.url: str = store.url
+        self.capabilities: Capabilities = store.capabilities
+        self.seconds: dict[str, float] = {}  # "read", "apply": time spent in the store
+
+    def read(self) -> State:
+        started = time.monotonic()
+        try:
+            return self._store.read()
+        finally:
+            self.seconds["read"] = self.seconds.get("read", 0.0) + time.monotonic() - started
+
+    def secret_view(self, plaintext: str, group: str) -> str | None:
+        return self._store.secret_view(plaintext, group)
+
+    def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
+        return self._store.lock(timeout, holder)
+
+    def apply(
+        self,
+        changes: Sequence[Change],
+        secrets: Mapping[str, str],
+        run: RunInfo,
+        progress: ProgressCallback | None = None,
+    ) -> list[ChangeResult]:
+        if self._on_apply is not None:
+            self._on_apply(len(changes))
+        started = time.monotonic()
+        try:
+            return self._store.apply(changes, secrets, run, progress)
+        finally:
+            self.seconds["apply"] = time.monotonic() - started
+
+    def close(self) -> None:
+        self._store.close()
