@@ -19,6 +19,8 @@ import click
 from reconciler import __version__
 
 if TYPE_CHECKING:
+    from reconciler.metrics import RunRecord
+    from reconciler.progress import ObservedStore
     from reconciler.render import Style
     from reconciler.stores.base import Store
 
@@ -59,6 +61,54 @@ def _select(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """-q/-v may come before or after the command name: note them in the contexts' shared meta."""
+    if value:
+        ctx.meta[f"reconciler.{param.name}"] = True
+    return value
+
+
+VERBOSITY = (
+    (("-q", "--quiet"), "RECONCILER_QUIET", "Only errors. Output asked for with --format json/markdown/github, "
+                                            "and files (--out, --report, --metrics-file), are still written."),
+    (("-v", "--verbose"), "RECONCILER_VERBOSE", "More detail on stderr: the store, timings per stage."),
+)
+
+
+def verbosity_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-q/--quiet and -v/--verbose, on the group and on each command."""
+    for decls, envvar, text in reversed(VERBOSITY):
+        func = click.option(*decls, is_flag=True, expose_value=False, callback=_remember, envvar=envvar,
+                            show_envvar=True, help=text)(func)
+    return func
+
+
+class Group(click.Group):
+    """The command group; a command that does not declare -q/-v gets them, so they work after any name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any(p.name == "quiet" for p in cmd.params):
+            cmd.params += [click.Option(list(decls), is_flag=True, expose_value=False, callback=_remember,
+                                        envvar=envvar, show_envvar=True, help=text)
+                           for decls, envvar, text in VERBOSITY]
+        super().add_command(cmd, name)
+
+
+def _verbosity() -> int:
+    """-1 quiet, 0 normal, 1 verbose."""
+    meta = click.get_current_context().meta
+    quiet, verbose = meta.get("reconciler.quiet", False), meta.get("reconciler.verbose", False)
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose cannot be used together")
+    return -1 if quiet else 1 if verbose else 0
+
+
+def _detail(text: str) -> None:
+    """A -v line on stderr."""
+    if _verbosity() > 0:
+        _err(_style(sys.stderr)(text, "dim") + "\n")
+
+
 def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--store",
@@ -92,14 +142,74 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+CODER_OPTIONS = "reconciler.coder_options"
+
+
+def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the Coder store. Kept in the click context for `_open`, which passes them
+    to coder+https:// stores only; the commands themselves never see them."""
+
+    def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and param.name:
+            ctx.meta.setdefault(CODER_OPTIONS, {})[param.name] = value
+        return value
+
+    options = [
+        click.option("--token-file", type=click.Path(dir_okay=False), envvar="RECONCILER_TOKEN_FILE",
+                     show_envvar=True, expose_value=False, callback=keep,
+                     help="Coder store: read the session token from this file "
+                          "(default: the CODER_SESSION_TOKEN environment variable)."),
+        click.option("--parallelism", type=click.IntRange(min=1, max=64), default=8, show_default=True,
+                     envvar="RECONCILER_PARALLELISM", show_envvar=True, expose_value=False, callback=keep,
+                     help="Coder store: how many requests run at once."),
+        click.option("--lock-store", metavar="URL", envvar="RECONCILER_LOCK_STORE", show_envvar=True,
+                     expose_value=False, callback=keep,
+                     help="Coder store: take the apply lock in this SQL store (shared by every machine "
+                          "that applies) instead of a lock file on this machine."),
+        click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+                     show_default=True, envvar="RECONCILER_REQUEST_TIMEOUT", show_envvar=True,
+                     expose_value=False, callback=keep,
+                     help="Coder store: seconds to wait for one answer before retrying."),
+        click.option("--deadline", type=click.FloatRange(min=0, min_open=True), default=600.0,
+                     show_default=True, envvar="RECONCILER_DEADLINE", show_envvar=True,
+                     expose_value=False, callback=keep,
+                     help="Coder store: seconds a read or an apply may take, retries included."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _open(store_url: str) -> Store:
     from reconciler.stores import open_store
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and store_url.lower().startswith("coder+"):
+        return open_store(store_url, **ctx.meta.get(CODER_OPTIONS, {}))
     return open_store(store_url)
 
 
-@click.group(context_settings=CONTEXT)
+def _open_observed(store_url: str, on_apply: Callable[[int], None] | None = None) -> ObservedStore:
+    """The store, wrapped to time its reads and writes (and count an apply's changes for progress)."""
+    import time
+
+    from reconciler.progress import ObservedStore
+
+    started = time.monotonic()
+    store = ObservedStore(_open(store_url), on_apply)
+    _detail(f"store: {store.url} (opened in {time.monotonic() - started:.2f} s)")
+    return store
+
+
+def _planned_in(store: ObservedStore, seconds: float, changes: int) -> None:
+    read = store.seconds.get("read", 0.0)
+    _detail(f"read the store in {read:.2f} s; validated and planned in {seconds - read:.2f} s: "
+            f"{changes} change{'' if changes == 1 else 's'}")
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="reconciler")
+@verbosity_options
 def cli() -> None:
     """Keep an AI gateway's providers, models, prices and overrides in git.
 
@@ -108,10 +218,12 @@ def cli() -> None:
       reconciler plan manifests/ --store URL         show what would change
       reconciler apply manifests/ --store URL        make the store match
       reconciler schema --out schemas/               the JSON Schemas, for editors
+      reconciler export --store URL --out DIR        first manifests from an existing store
 
     Every option can also be set from the environment variable shown in its
-    command's --help. Exit codes: 0 success, 1 any error, 2 only for
-    `plan --detailed-exitcode` when there are changes.
+    command's --help (RECONCILER_*); -q and -v work before or after the command.
+    Exit codes: 0 success, 1 any error, 2 only for `plan --detailed-exitcode`
+    when there are changes.
     """
 
 
@@ -122,6 +234,7 @@ def cli() -> None:
               help="text for people, json for machines (stdout), github for workflow annotations.")
 @click.option("--strict", is_flag=True, envvar="RECONCILER_STRICT", show_envvar=True,
               help="Treat warnings as errors.")
+@verbosity_options
 def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
     """Check manifests against the JSON Schemas and the semantic rules.
 
@@ -129,9 +242,14 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
     .yaml/.yml file below a directory is read, hidden directories skipped.
     Exit 0 when valid, 1 when not.
     """
+    import time
+
     from reconciler.validate import validate_paths
 
+    started = time.monotonic()
     result = validate_paths(list(paths) or ["."])
+    _detail(f"validated {len(result.documents)} documents in {result.files} files "
+            f"in {time.monotonic() - started:.2f} s")
     if fmt == "json":
         from reconciler.plan import FORMAT_VERSION
         from reconciler.render import to_json_text
@@ -149,26 +267,30 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
 
         _out(render_annotations(result.diagnostics))
     else:
-        from reconciler.render.text import diagnostics_summary, render_diagnostics
-
-        style = _style(sys.stderr)
-        _err(render_diagnostics(result.diagnostics, style))
-        _err(diagnostics_summary(result.errors, result.warnings, result.files))
+        _show_diagnostics(result, strict)
     return EXIT_OK if result.ok(strict) else EXIT_ERROR
 
 
-def _report_invalid(exc: Any) -> NoReturn:
+def _show_diagnostics(result: Any, strict: bool) -> None:
+    """Diagnostics and their summary on stderr; with -q only those that fail the run."""
     from reconciler.render.text import diagnostics_summary, render_diagnostics
 
-    result = exc.result
-    _err(render_diagnostics(result.diagnostics, _style(sys.stderr)))
-    _err(diagnostics_summary(result.errors, result.warnings, result.files))
+    quiet = _verbosity() < 0
+    failing = [d for d in result.diagnostics if strict or d.severity == "error"]
+    _err(render_diagnostics(failing if quiet else result.diagnostics, _style(sys.stderr)))
+    if failing or not quiet:
+        _err(diagnostics_summary(result.errors, result.warnings, result.files))
+
+
+def _report_invalid(exc: Any, strict: bool) -> NoReturn:
+    _show_diagnostics(exc.result, strict)
     _fail(str(exc))
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=click.Path())
 @store_option
+@coder_options
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), envvar="RECONCILER_PLAN_OUT",
               show_envvar=True, help="Save the plan, for `reconciler apply FILE`.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
@@ -177,31 +299,38 @@ def _report_invalid(exc: Any) -> NoReturn:
 @click.option("--detailed-exitcode", is_flag=True, envvar="RECONCILER_DETAILED_EXITCODE", show_envvar=True,
               help="Exit 2 when the plan has changes, 0 when it has none (a drift alarm).")
 @plan_options
+@verbosity_options
 def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str, detailed_exitcode: bool,
          prune: bool, max_deletes: int, select: tuple[str, ...], rotate_secrets: bool, strict: bool) -> int:
     """Show what apply would change in the store. Needs no secret values.
 
     Secrets that are not available are shown as not verifiable and planned as
-    unchanged. Writes nothing to the store.
+    unchanged. Writes nothing to the store. With -q and the text format,
+    prints only errors (the exit code tells the rest).
     """
+    import time
+
     from reconciler.plan import PlanOptions
     from reconciler.planfile import save_plan
     from reconciler.run import InvalidManifests, make_plan
     from reconciler.secrets import SecretResolver
 
     options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
-    store = _open(store_url)
+    store = _open_observed(store_url)
+    started = time.monotonic()
     try:
         outcome = make_plan(list(paths) or ["."], store, options, SecretResolver(), strict)
     except InvalidManifests as exc:
-        _report_invalid(exc)
+        _report_invalid(exc, strict)
     finally:
         store.close()
     result = outcome.plan
-    if outcome.validation and outcome.validation.diagnostics:
+    _planned_in(store, time.monotonic() - started, len(result.changes))
+    diagnostics = outcome.validation.diagnostics if outcome.validation else []
+    if diagnostics and _verbosity() >= 0:
         from reconciler.render.text import render_diagnostics
 
-        _err(render_diagnostics(outcome.validation.diagnostics, _style(sys.stderr)))
+        _err(render_diagnostics(diagnostics, _style(sys.stderr)))
     if out_file:
         save_plan(result, store.url, out_file)
     if fmt == "json":
@@ -211,13 +340,15 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     elif fmt == "markdown":
         from reconciler.render.markdown import render_plan_markdown
 
-        _out(render_plan_markdown(result))
-    else:
+        _out(render_plan_markdown(result, diagnostics))
+    elif _verbosity() >= 0:
         from reconciler.render.text import render_plan
 
         _out(render_plan(result, _style(sys.stdout)))
         if out_file:
             _out(f"\nSaved the plan to {out_file}; apply it with: reconciler apply {out_file}\n")
+    elif result.refusal:
+        _err(f"Error: {result.refusal}\n")
     if result.refusal:
         return EXIT_ERROR
     return EXIT_CHANGES if detailed_exitcode and not result.empty else EXIT_OK
@@ -226,6 +357,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
 @cli.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=click.Path())
 @store_option
+@coder_options
 @plan_options
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), envvar="RECONCILER_REPORT",
               show_envvar=True, help="Write the apply report as JSON (each change's status).")
@@ -235,42 +367,79 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               envvar="RECONCILER_APPLY_FORMAT", show_envvar=True,
               help="The report on stdout: text for people, json for machines.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), envvar="RECONCILER_METRICS_FILE",
+              show_envvar=True,
+              help="Write Prometheus text-format metrics of the run, failed runs too (for "
+                   "node-exporter's textfile collector: name it *.prom).")
+@verbosity_options
 def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int, select: tuple[str, ...],
-          rotate_secrets: bool, strict: bool, report_file: str | None, lock_timeout: float, fmt: str) -> int:
+          rotate_secrets: bool, strict: bool, report_file: str | None, lock_timeout: float, fmt: str,
+          metrics_file: str | None) -> int:
     """Make the store match the manifests, or apply a saved plan FILE exactly.
 
     Secrets are read from their references before the first write; a missing
     one fails the apply with nothing written. Re-running with nothing changed
-    writes nothing.
+    writes nothing. On a terminal, progress shows on stderr; with -q and the
+    text format, nothing is printed unless the apply fails.
     """
+    import time
+
+    from reconciler.metrics import RunRecord
+
+    record = RunRecord(started=time.time())
+    try:
+        code = _apply(record, paths, store_url, (prune, max_deletes, select, rotate_secrets), strict,
+                      report_file, lock_timeout, fmt)
+    except BaseException:
+        if metrics_file:
+            _write_metrics(metrics_file, record, EXIT_ERROR, failing=True)
+        raise
+    if metrics_file:
+        _write_metrics(metrics_file, record, code, failing=False)
+    return code
+
+
+def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args: tuple[Any, ...], strict: bool,
+           report_file: str | None, lock_timeout: float, fmt: str) -> int:
+    import time
+
     from reconciler.plan import PlanOptions
     from reconciler.planfile import is_plan_file, write_atomic
+    from reconciler.progress import Progress
     from reconciler.render import to_json_text
     from reconciler.render.text import render_plan, render_report
     from reconciler.run import InvalidManifests, apply_manifests, apply_saved
     from reconciler.secrets import SecretResolver
 
     resolver = SecretResolver()
-    store = _open(store_url)
-    progress = _progress_printer() if sys.stderr.isatty() else None
+    progress = Progress(_err) if sys.stderr.isatty() and _verbosity() >= 0 else None
+    store = _open_observed(store_url, progress.start if progress else None)
+    started = time.monotonic()
     try:
         if len(paths) == 1 and is_plan_file(paths[0]):
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
+            prune, max_deletes, select, rotate_secrets = plan_args
             options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
             try:
                 outcome, report = apply_manifests(list(paths) or ["."], store, options, resolver,
                                                   lock_timeout, progress, strict)
             except InvalidManifests as exc:
-                _report_invalid(exc)
+                _report_invalid(exc, strict)
             plan_ = outcome.plan
     finally:
+        if progress:
+            progress.finish()
         store.close()
+    record.plan, record.report = plan_, report
+    applying = store.seconds.get("apply", 0.0)
+    _planned_in(store, time.monotonic() - started - applying, len(plan_.changes))
+    _detail(f"applied in {applying:.2f} s")
     if report_file:
         write_atomic(report_file, to_json_text(report.to_dict()))
     if fmt == "json":
         _out(to_json_text(report.to_dict()))
-    else:
+    elif _verbosity() >= 0 or not report.ok:
         if not plan_.empty:
             _out(render_plan(plan_, _style(sys.stdout)) + "\n")
         _out(render_report(report, _style(sys.stdout)))
@@ -279,20 +448,63 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
-def _progress_printer() -> Callable[[Any], None]:
-    done = [0]
+def _write_metrics(path: str, record: RunRecord, code: int, failing: bool) -> None:
+    """The run's metrics file; when the run itself is failing, a failure to write is only reported."""
+    import time
 
-    def show(result: Any) -> None:
-        done[0] += 1
-        _err(f"\r\x1b[K[{done[0]}] {result.status} {result.change.action} {result.change.id}")
+    from reconciler.errors import ReconcilerError
+    from reconciler.metrics import write_metrics
 
-    return show
+    record.finished, record.success = time.time(), code == EXIT_OK
+    try:
+        write_metrics(path, record)
+    except ReconcilerError as exc:
+        if not failing:
+            raise
+        _err(f"Error: {exc}\n")
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the schemas into DIR.")
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              envvar="RECONCILER_HISTORY_LIMIT", show_envvar=True, help="How many applies to show.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="RECONCILER_HISTORY_FORMAT", show_envvar=True, help="text for people, json for machines.")
+def history(store_url: str, limit: int, fmt: str) -> int:
+    """Show the store's apply history, newest first (SQL stores keep one)."""
+    from reconciler.errors import UsageError
+
+    store = _open(store_url)
+    try:
+        read_history = getattr(store, "history", None)
+        if read_history is None:
+            raise UsageError(f"the store at {store.url} keeps no apply history")
+        entries = read_history(limit)
+    finally:
+        store.close()
+    if fmt == "json":
+        from reconciler.render import to_json_text
+
+        _out(to_json_text({"format_version": "1", "history": entries}))
+        return EXIT_OK
+    if not entries:
+        _out("No applies recorded yet.\n")
+    for entry in entries:
+        statuses: dict[str, int] = {}
+        for result in entry["results"]:
+            statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no changes"
+        _out(f"#{entry['id']}  {entry['started_at']}  {entry['who']}  "
+             f"reconciler {entry['tool_version']}  {counts}\n")
+    return EXIT_OK
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="RECONCILER_SCHEMA_OUT",
+              show_envvar=True, help="Write the schemas into DIR.")
 @click.option("--kind", type=click.Choice(["Provider", "Model", "PriceCatalog", "Overrides", "Settings"]),
-              help="Print only this kind's schema.")
+              envvar="RECONCILER_SCHEMA_KIND", show_envvar=True, help="Print only this kind's schema.")
+@verbosity_options
 def schema(out_dir: str | None, kind: str | None) -> int:
     """Print or write the JSON Schemas (Draft 2020-12) of the manifest kinds.
 
@@ -314,14 +526,129 @@ def schema(out_dir: str | None, kind: str | None) -> int:
     for k in KINDS:
         write_atomic(os.path.join(out_dir, SCHEMA_FILES[k]), json.dumps(load_schema(k), indent=2) + "\n")
     write_atomic(os.path.join(out_dir, "manifest.schema.json"), json.dumps(combined_schema(), indent=2) + "\n")
-    _err(f"Wrote {len(KINDS) + 1} schemas to {out_dir}\n")
+    if _verbosity() >= 0:
+        _err(f"Wrote {len(KINDS) + 1} schemas to {out_dir}\n")
+    return EXIT_OK
+
+
+# --- adoption: export a store, import environment variables and price files (docs/ADOPTION.md) ---
+
+
+def _emit_manifests(files: list[Any], out_dir: str | None) -> None:
+    """Manifest files into OUT_DIR (with schemas beside them), or as one YAML stream on stdout."""
+    from reconciler.export import render_stream, write_files
+
+    if out_dir is None:
+        _out(render_stream(files))
+        return
+    written = write_files(files, out_dir)
+    if _verbosity() >= 0:
+        _err(f"Wrote {len(written)} files to {out_dir}\n")
+
+
+@cli.command(context_settings=CONTEXT)
+@store_option
+@coder_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="RECONCILER_EXPORT_OUT",
+              show_envvar=True, help="Write the manifests into DIR (new or empty); default: stdout.")
+@verbosity_options
+def export(store_url: str, out_dir: str | None) -> int:
+    """Write manifests for everything in the store, so that their first plan is empty.
+
+    One file per provider, the models of each provider in one file, the prices
+    that differ from the default price book, overrides and settings; defaults
+    left out. Secrets become references: the one the store recorded, else
+    {env: RECONCILER_<PROVIDER>_API_KEY_<N>} (values are never written).
+    """
+    from reconciler.export import export_store, write_export
+
+    store = _open(store_url)
+    try:
+        result = export_store(store)
+    finally:
+        store.close()
+    if out_dir is None:
+        _emit_manifests(result.files, None)
+    else:
+        written = write_export(result, out_dir)
+        if _verbosity() >= 0:
+            counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
+            _err(f"Wrote {len(written)} files to {out_dir} ({counts})\n")
+    for note in result.notes:
+        _err(f"Warning: {note}\n")
+    if result.derived and _verbosity() >= 0:
+        _err("The store recorded no reference for these secrets; the manifests name these variables "
+             "(set them before apply):\n")
+        _err("".join(f"  {d.env}  ({d.where})\n" for d in result.derived))
+    return EXIT_OK
+
+
+@cli.command("import-env", context_settings=CONTEXT)
+@click.option("--env-file", type=click.Path(dir_okay=False), envvar="RECONCILER_IMPORT_ENV_FILE",
+              show_envvar=True, help="Read the variables from this .env file instead of the environment.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="RECONCILER_IMPORT_ENV_OUT",
+              show_envvar=True, help="Write providers/<name>.yaml into DIR; default: stdout.")
+@verbosity_options
+def import_env_command(env_file: str | None, out_dir: str | None) -> int:
+    """Provider manifests from CODER_AI_GATEWAY_PROVIDER_<N>_* variables (or CODER_AIBRIDGE_…).
+
+    Applies Coder's rules and names the variable behind every problem. The
+    manifests reference the variables that hold the keys; keys listed with
+    commas in one variable are split into one variable each (the commands are
+    printed). Values are never written.
+    """
+    from reconciler.importers.envvars import import_env, read_env_file
+
+    result = import_env(read_env_file(env_file) if env_file else os.environ)
+    _emit_manifests(result.files(), out_dir)
+    for warning in result.warnings:
+        _err(f"Warning: {warning}\n")
+    commands = result.split_commands(env_file)
+    if commands:
+        _err("Some keys are comma-separated lists in one variable; a secret reference names one key.\n"
+             "Before `reconciler apply`, split them into the variables the manifests reference:\n\n")
+        _err("".join(f"  {line}\n" for line in commands))
+    return EXIT_OK
+
+
+@cli.command("import-prices", context_settings=CONTEXT)
+@click.argument("price_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), envvar="RECONCILER_IMPORT_PRICES_OUT",
+              show_envvar=True, help="Write the PriceCatalog to FILE (replaced if it exists); default: stdout.")
+@click.option("--name", default="litellm-prices", show_default=True, envvar="RECONCILER_IMPORT_PRICES_NAME",
+              show_envvar=True, help="The PriceCatalog's metadata.name.")
+@verbosity_options
+def import_prices_command(price_file: str, out_file: str | None, name: str) -> int:
+    """A PriceCatalog from a LiteLLM price file (model_prices_and_context_window.json).
+
+    USD per token x 10^6 = USD per 1M tokens, in exact decimals. Chat models of
+    the providers reconciler knows; what is skipped, and why, goes to stderr.
+    """
+    from reconciler.export import schema_id, slug, write_text
+    from reconciler.importers.litellm import import_prices
+
+    if slug(name) != name:
+        raise click.BadParameter(f"{name!r} is not a valid name (try {slug(name)!r})", param_hint="--name")
+    result = import_prices(price_file)
+    text = result.catalog(name).text(schema_id("PriceCatalog"))
+    if out_file:
+        write_text(out_file, text)
+    else:
+        _out(text)
+    if _verbosity() >= 0:
+        _err("".join(f"{line}\n" for line in result.summary()))
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: expected failures are one line on stderr and exit 1, never a traceback."""
+    import gc
+
     from reconciler.errors import ReconcilerError
 
+    # One short run: reference counting frees what it builds, and the cyclic collector's passes
+    # over a large plan's objects cost ~15% of an all-new apply of 10,000 models, for nothing.
+    gc.disable()
     try:
         code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
     except click.exceptions.Exit as exc:

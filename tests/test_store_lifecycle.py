@@ -1,4 +1,4 @@
-"""`reconciler/protect` outlives its manifest in stores that keep metadata; labels persist too."""
+"""Store lifecycle through the CLI: protect outlives its manifest, plan creates nothing, history."""
 
 from __future__ import annotations
 
@@ -84,3 +84,18 @@ def test_plan_does_not_create_a_store_and_apply_does(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()
     assert run_cli("apply", str(manifests), "--store", f"sqlite:///{db}", env=env).returncode == 0
     assert db.exists() and oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+def test_history_lists_applies_and_reading_it_creates_nothing(setup, tmp_path: Path) -> None:
+    manifests, store, env = setup
+    missing = run_cli("history", "--store", f"sqlite:///{tmp_path}/none.db")
+    assert missing.returncode == 0 and "No applies recorded yet" in missing.stdout
+    assert not (tmp_path / "none.db").exists()
+    write(manifests, {"a": "{}"})
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0
+    assert run_cli("apply", str(manifests), "--store", store, env=env).returncode == 0  # no-op: no row
+    data = json.loads(run_cli("history", "--store", store, "--format", "json").stdout)
+    (entry,) = data["history"]
+    assert entry["tool_version"] and "pid" in entry["who"]
+    assert [r["status"] for r in entry["results"]] == ["applied"]
+    assert entry["plan"]["summary"]["create"] == 1

@@ -1,0 +1,342 @@
+"""The deprecated provider environment variables -> Provider manifests (coder-api.md §8).
+
+Coder seeds its providers once from `CODER_AI_GATEWAY_PROVIDER_<N>_<FIELD>`
+(or the older alias prefix `CODER_AIBRIDGE_PROVIDER_<N>_<FIELD>`). This module
+reads the same variables with Coder's rules, so that it accepts what Coder
+accepts and refuses, naming the variable, what Coder refuses:
+
+- indexes N are numbers, contiguous from 0 (sorted numerically: 10 after 2);
+- the two prefixes are never mixed;
+- TYPE is required and known; NAME defaults to TYPE and is unique;
+- KEY and KEYS are mutually exclusive; a key list is comma-separated,
+  trimmed, at most 5 keys, no empty or repeated key; no keys for copilot or
+  bedrock;
+- BEDROCK_* fields only on TYPE anthropic or bedrock; anthropic takes either
+  KEY/KEYS or BEDROCK_* fields, not both; TYPE bedrock needs BEDROCK_REGION
+  or access keys; as many access keys as secrets (and, for a manifest, one
+  pair: the API holds one);
+- field names are case-insensitive; an unknown field is a warning.
+
+The manifests reference the variables that hold the secrets. A variable that
+holds exactly one key is referenced as it is; a comma list is split into one
+variable per key, with a derived name (`secret_env_name`), and
+`EnvImport.split_commands()` says how. Secret values are read only to check
+the rules above; they never leave this module. An empty variable counts as
+unset.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import UsageError
+from reconciler.export import ManifestFile, file_stem, manifest, secret_env_name
+from reconciler.manifest.model import DEFAULT_BASE_URLS, OPENAI_SHAPED, bedrock_base_url
+from reconciler.state import normalize_url
+
+NEW_PREFIX, OLD_PREFIX = "CODER_AI_GATEWAY_PROVIDER_", "CODER_AIBRIDGE_PROVIDER_"
+MAX_KEYS = 5
+PROVIDER_TYPES = (*OPENAI_SHAPED, "anthropic", "bedrock", "copilot")
+NO_KEYS = ("bedrock", "copilot")
+BEDROCK_TYPES = ("anthropic", "bedrock")
+BASE_URL_REQUIRED = ("azure", "openai-compat")
+FIELDS = (
+    "TYPE", "NAME", "KEY", "KEYS", "BASE_URL",
+    "BEDROCK_REGION", "BEDROCK_MODEL", "BEDROCK_SMALL_FAST_MODEL", "BEDROCK_BASE_URL",
+    "BEDROCK_ACCESS_KEY", "BEDROCK_ACCESS_KEYS", "BEDROCK_ACCESS_KEY_SECRET", "BEDROCK_ACCESS_KEY_SECRETS",
+)
+BEDROCK_SETTINGS = {"BEDROCK_REGION": "region", "BEDROCK_MODEL": "model",
+                    "BEDROCK_SMALL_FAST_MODEL": "small_fast_model"}
+BEDROCK_AUTH = ("BEDROCK_REGION", "BEDROCK_ACCESS_KEY", "BEDROCK_ACCESS_KEYS",
+                "BEDROCK_ACCESS_KEY_SECRET", "BEDROCK_ACCESS_KEY_SECRETS")
+PAIRS = (("KEY", "KEYS"), ("BEDROCK_ACCESS_KEY", "BEDROCK_ACCESS_KEYS"),
+         ("BEDROCK_ACCESS_KEY_SECRET", "BEDROCK_ACCESS_KEY_SECRETS"))
+NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+MAX_NAME = 63
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where one secret of a manifest comes from."""
+
+    variable: str  # the Coder variable that holds it
+    position: int  # its place in that variable's comma list, from 1
+    env: str  # what the manifest references: `variable` itself, or a variable to split into
+
+    @property
+    def split(self) -> bool:
+        return self.env != self.variable
+
+    def command(self) -> str:
+        """A POSIX shell line that sets `env` to this key alone, trimmed as Coder trims it."""
+        return (f"export {self.env}=\"$(printf '%s' \"${self.variable}\" | cut -d, -f{self.position}"
+                " | sed 's/^[[:space:]]*//;s/[[:space:]]*$//')\"")
+
+
+@dataclass
+class EnvProvider:
+    index: int
+    name: str
+    type: str
+    base_url: str | None  # None: the type's default
+    api_keys: list[SecretSource]
+    bedrock: dict[str, Any] | None  # region/model/small_fast_model, access_key/access_key_secret sources
+
+    def secrets(self) -> list[SecretSource]:
+        found = list(self.api_keys)
+        found += [v for v in (self.bedrock or {}).values() if isinstance(v, SecretSource)]
+        return found
+
+    def manifest_file(self, prefix: str) -> ManifestFile:
+        spec: dict[str, Any] = {"type": self.type}
+        if self.base_url:
+            spec["base_url"] = self.base_url
+        if self.api_keys:
+            spec["api_keys"] = [{"env": s.env} for s in self.api_keys]
+        if self.bedrock:
+            spec["settings"] = {"bedrock": {k: {"env": v.env} if isinstance(v, SecretSource) else v
+                                            for k, v in self.bedrock.items()}}
+        header = [f"Provider `{self.name}`, imported from {prefix}{self.index}_* by `reconciler import-env`.",
+                  "Secrets reference the variables that hold them; values are never written."]
+        split = [s for s in self.secrets() if s.split]
+        if split:
+            header += ["", "These keys sit in a comma list; split them into their own variables",
+                       "before `reconciler apply` (`reconciler import-env` prints the commands):"]
+            header += [f"  {s.env} = key {s.position} of {s.variable}" for s in split]
+        doc = manifest("Provider", self.name, spec)
+        return ManifestFile(f"providers/{file_stem(self.name)}.yaml", "Provider", header, [doc])
+
+
+@dataclass
+class EnvImport:
+    prefix: str
+    providers: list[EnvProvider]
+    warnings: list[str] = field(default_factory=list)
+
+    def files(self) -> list[ManifestFile]:
+        return [p.manifest_file(self.prefix) for p in self.providers]
+
+    def split_commands(self, env_file: str | None = None) -> list[str]:
+        """Shell lines that split comma-listed keys into the variables the manifests reference."""
+        lines = [s.command() for p in self.providers for s in p.secrets() if s.split]
+        if lines and env_file:
+            lines.insert(0, f"set -a; . {shlex.quote(env_file)}; set +a")
+        return lines
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """`KEY=VALUE` lines (blank lines, `#` comments, an `export ` prefix, '…' or "…" quotes).
+
+    Errors name the file and line, never a value.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise UsageError(f"cannot read {path}: {reason}") from None
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        name, sep, value = stripped.partition("=")
+        name = name.strip()
+        if not sep or not _ENV_NAME.fullmatch(name):
+            raise UsageError(f"{path}:{number}: expected NAME=VALUE")
+        found[name] = _env_value(value.strip(), f"{path}:{number}")
+    return found
+
+
+def _env_value(value: str, where: str) -> str:
+    if not value or value[0] not in "'\"":
+        return re.split(r"\s+#", value, maxsplit=1)[0].rstrip()  # an unquoted value ends at " #"
+    quote, chars, i = value[0], [], 1
+    while i < len(value) and value[i] != quote:
+        if quote == '"' and value[i] == "\\" and i + 1 < len(value):
+            i += 1
+            chars.append({"n": "\n", "t": "\t"}.get(value[i], value[i]))
+        else:
+            chars.append(value[i])
+        i += 1
+    if i >= len(value):
+        raise UsageError(f"{where}: the value's closing {quote} is missing (values are one line)")
+    rest = value[i + 1:].strip()
+    if rest and not rest.startswith("#"):
+        raise UsageError(f"{where}: unexpected text after the closing {quote}")
+    return "".join(chars)
+
+
+def import_env(environ: Mapping[str, str]) -> EnvImport:
+    """The providers the variables in `environ` describe; UsageError lists every rule they break."""
+    new = sorted(v for v in environ if v.startswith(NEW_PREFIX))
+    old = sorted(v for v in environ if v.startswith(OLD_PREFIX))
+    if new and old:
+        raise UsageError(f"cannot mix {OLD_PREFIX}* and {NEW_PREFIX}* environment variables, please "
+                         f"consolidate onto {NEW_PREFIX}* (found {old[0]} and {new[0]})")
+    if not new and not old:
+        raise UsageError(f"no {NEW_PREFIX}* or {OLD_PREFIX}* variables found")
+    prefix = NEW_PREFIX if new else OLD_PREFIX
+    result = EnvImport(prefix, [])
+    problems: list[str] = []
+    groups = _group(prefix, new or old, problems, result.warnings)
+    for position, index in enumerate(sorted(groups)):
+        if index != position:
+            first = min(groups[index].values())
+            problems.append(f"{first}: provider index {index} skips index {position} "
+                            "(indexes must be contiguous from 0)")
+            break
+    for index in sorted(groups):
+        given = {f: var for f, var in groups[index].items() if environ[var] != ""}
+        provider = _provider(prefix, index, given, environ, problems, result.warnings)
+        if provider is not None:
+            result.providers.append(provider)
+    _check_names(prefix, result.providers, groups, problems)
+    if problems:
+        raise UsageError(f"{len(problems)} problem(s) in the provider environment variables:\n  - "
+                         + "\n  - ".join(problems))
+    return result
+
+
+def _group(prefix: str, variables: list[str], problems: list[str], warnings: list[str]) -> dict[int, dict[str, str]]:
+    """index -> FIELD -> variable name, for the variables of `prefix`."""
+    groups: dict[int, dict[str, str]] = {}
+    for var in variables:
+        index, _, name = var[len(prefix):].partition("_")
+        if not (index.isascii() and index.isdigit()) or not name:
+            problems.append(f"{var}: expected {prefix}<N>_<FIELD>, N a number")
+            continue
+        fields = groups.setdefault(int(index), {})
+        name = name.upper()
+        if name in fields:
+            problems.append(f"{fields[name]} and {var} both set {name}")
+        elif name.startswith("WIF_"):
+            problems.append(f"{var}: workload identity (WIF_*) variables are not converted; "
+                            "write spec.settings.wif in the provider's manifest by hand")
+        elif name not in FIELDS:
+            warnings.append(f"{var}: unknown field {name}, ignored (check for typos)")
+        else:
+            fields[name] = var
+    return groups
+
+
+def _provider(prefix: str, index: int, given: dict[str, str], environ: Mapping[str, str],
+              problems: list[str], warnings: list[str]) -> EnvProvider | None:
+    ptype = environ[given["TYPE"]] if "TYPE" in given else ""
+    if not ptype:
+        problems.append(f"provider {index}: {prefix}{index}_TYPE is required")
+        return None
+    if ptype not in PROVIDER_TYPES:
+        problems.append(f"{given['TYPE']}: unknown TYPE {ptype!r} (must be one of {', '.join(PROVIDER_TYPES)})")
+        return None
+    name = environ[given["NAME"]] if "NAME" in given else ptype
+    if not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME:
+        problems.append(f"{given.get('NAME', given['TYPE'])}: {name!r} is not a valid provider name "
+                        f"(lowercase letters and digits, words joined by single hyphens, at most {MAX_NAME})")
+    before = len(problems)
+    for single, plural in PAIRS:
+        if single in given and plural in given:
+            problems.append(f"{given[single]} and {given[plural]}: {single} and {plural} are mutually "
+                            "exclusive; set one")
+    key_var = given.get("KEY") or given.get("KEYS")
+    bedrock_vars = [given[f] for f in FIELDS if f.startswith("BEDROCK_") and f in given]
+    if key_var and ptype in NO_KEYS:
+        problems.append(f"{key_var}: KEY/KEYS are not supported for TYPE {ptype}")
+    if bedrock_vars and ptype not in BEDROCK_TYPES:
+        problems.append(f"{bedrock_vars[0]}: BEDROCK_* fields are only supported with TYPE anthropic or bedrock")
+    if key_var and bedrock_vars and ptype == "anthropic":
+        problems.append(f"{key_var} and {bedrock_vars[0]}: KEY/KEYS and BEDROCK_* fields are mutually exclusive")
+    if ptype == "bedrock" and not any(f in given for f in BEDROCK_AUTH):
+        problems.append(f"{given['TYPE']}: TYPE bedrock requires BEDROCK_* fields to be configured "
+                        f"({prefix}{index}_BEDROCK_REGION, or BEDROCK_ACCESS_KEY and BEDROCK_ACCESS_KEY_SECRET)")
+    if len(problems) > before:
+        return None
+    api_keys = _secrets(key_var, environ, problems, lambda n: secret_env_name(name, "api_keys", n)) or []
+    bedrock = _bedrock(name, given, environ, problems) if bedrock_vars else None
+    base_url = _base_url(prefix, index, ptype, given, environ, bedrock, problems)
+    if ptype == "bedrock" and bedrock is not None:
+        missing = [f for f in ("BEDROCK_MODEL", "BEDROCK_SMALL_FAST_MODEL") if f not in given]
+        if missing:
+            warnings.append(f"{' and '.join(prefix + str(index) + '_' + f for f in missing)} not set: "
+                            f"`reconciler validate` requires settings.bedrock.model and small_fast_model "
+                            f"for the invoke-model protocol; add them to providers/{file_stem(name)}.yaml")
+    return EnvProvider(index, name, ptype, base_url, api_keys, bedrock)
+
+
+def _secrets(var: str | None, environ: Mapping[str, str], problems: list[str],
+             derive: Callable[[int], str]) -> list[SecretSource] | None:
+    """The keys of a (comma-listed) variable, by reference; None when it breaks a rule."""
+    if var is None:
+        return []
+    raw = environ[var]
+    items = [item.strip() for item in raw.split(",")]
+    if len(items) > MAX_KEYS:
+        problems.append(f"{var}: too many keys ({len(items)}), maximum is {MAX_KEYS}")
+        return None
+    for position, item in enumerate(items):
+        if not item:
+            problems.append(f"{var}: key at index {position} is empty")
+            return None
+        if item in items[:position]:
+            problems.append(f"{var}: duplicate key at index {position}")
+            return None
+    if items == [raw]:
+        return [SecretSource(var, 1, var)]
+    return [SecretSource(var, n, derive(n)) for n in range(1, len(items) + 1)]
+
+
+def _bedrock(name: str, given: dict[str, str], environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {key: environ[given[f]] for f, key in BEDROCK_SETTINGS.items() if f in given}
+    access_var = given.get("BEDROCK_ACCESS_KEY") or given.get("BEDROCK_ACCESS_KEYS")
+    secret_var = given.get("BEDROCK_ACCESS_KEY_SECRET") or given.get("BEDROCK_ACCESS_KEY_SECRETS")
+    keys = _secrets(access_var, environ, problems, lambda n: secret_env_name(name, "access_key"))
+    secrets = _secrets(secret_var, environ, problems, lambda n: secret_env_name(name, "access_key_secret"))
+    if keys is None or secrets is None:
+        return settings
+    if len(keys) != len(secrets):
+        named = " and ".join(v or f"{f} (unset)" for v, f in ((access_var, "BEDROCK_ACCESS_KEYS"),
+                                                              (secret_var, "BEDROCK_ACCESS_KEY_SECRETS")))
+        problems.append(f"{named}: BEDROCK_ACCESS_KEYS count ({len(keys)}) must match "
+                        f"BEDROCK_ACCESS_KEY_SECRETS count ({len(secrets)})")
+    elif len(keys) > 1:
+        problems.append(f"{access_var}: {len(keys)} access key pairs, but a provider holds one pair in "
+                        "Coder's API and in manifests; keep the pair the deployment should use")
+    elif keys:
+        settings["access_key"], settings["access_key_secret"] = keys[0], secrets[0]
+    return settings
+
+
+def _base_url(prefix: str, index: int, ptype: str, given: dict[str, str], environ: Mapping[str, str],
+              bedrock: dict[str, Any] | None, problems: list[str]) -> str | None:
+    plain = environ[given["BASE_URL"]] if "BASE_URL" in given else None
+    via_bedrock = environ[given["BEDROCK_BASE_URL"]] if "BEDROCK_BASE_URL" in given else None
+    if plain and via_bedrock and normalize_url(plain) != normalize_url(via_bedrock):
+        problems.append(f"{given['BASE_URL']} and {given['BEDROCK_BASE_URL']} name different URLs; keep one")
+    url = via_bedrock or plain
+    if url is None and ptype in BASE_URL_REQUIRED:
+        problems.append(f"{prefix}{index}_BASE_URL is required for TYPE {ptype}")
+    if url is None and ptype == "anthropic" and bedrock:
+        return bedrock_base_url({"bedrock": bedrock})  # Bedrock's endpoint, not api.anthropic.com
+    default = bedrock_base_url({"bedrock": bedrock or {}}) if ptype == "bedrock" else DEFAULT_BASE_URLS.get(ptype)
+    if url is not None and normalize_url(url) == normalize_url(default):
+        return None  # the type's default: left out, like export leaves it out
+    return url
+
+
+def _check_names(prefix: str, providers: list[EnvProvider], groups: dict[int, dict[str, str]],
+                 problems: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for p in providers:
+        if p.name in seen:
+            var = groups[p.index].get("NAME") or groups[p.index]["TYPE"]
+            problems.append(f"{var}: duplicate NAME {p.name!r} (also provider {seen[p.name]}); providers of the "
+                            f"same type need explicit, distinct {prefix}<N>_NAME values")
+        else:
+            seen[p.name] = p.index
