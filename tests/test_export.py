@@ -27,12 +27,13 @@ from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, SETTING
 from reconciler.stores.base import Capabilities
 from reconciler.validate import validate_paths
 from tests.conftest import EXAMPLES, KEY_A, run_cli
+from tests.fakecoder import FakeCoder
+from tests.fakecoder.fixtures import DEFAULT_ORGANIZATION, DEFAULT_PRICE_BOOK
 from tests.storefixtures import SqliteBackend, postgres_backend
 
-# Every store the round trip runs against. The Coder store joins here when it lands: a branch in
-# `target` that starts the fake Coder (tests/fakecoder) and yields its coder+http:// URL with
-# CODER_SESSION_TOKEN in `env`. The round-trip tests below assume nothing else about the store.
-TARGETS = ["sqlite", "postgresql"]
+# Every store the round trip runs against: the SQL stores, and the Coder store through the fake Coder
+# (tests/fakecoder). The round-trip tests below assume nothing else about the store.
+TARGETS = ["sqlite", "postgresql", "coder"]
 
 EXAMPLE_SECRETS = {
     "ACME_ANTHROPIC_API_KEY": "sk-ant-example-primary-0001",
@@ -59,6 +60,14 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "postgresql":
         for backend in postgres_backend():
             yield Target(backend.url, key)
+        return
+    if request.param == "coder":
+        with FakeCoder() as coder:
+            coder.add_organization(DEFAULT_ORGANIZATION, is_default=True)
+            coder.seed_default_prices(DEFAULT_PRICE_BOOK)
+            yield Target("coder+" + coder.url,
+                         {"CODER_SESSION_TOKEN": coder.token, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+            assert coder.server_errors == []
         return
     yield Target(f"sqlite:///{tmp_path / 'state' / 'store.db'}", key)
 
