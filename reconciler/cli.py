@@ -500,6 +500,28 @@ def history(store_url: str, limit: int, fmt: str) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
+@store_option
+def rekey(store_url: str) -> int:
+    """Re-encrypt a SQL store's secrets with the first key of RECONCILER_ENCRYPTION_KEY.
+
+    To rotate: set RECONCILER_ENCRYPTION_KEY to "NEW,OLD", run rekey, then drop
+    OLD. All or nothing, in one transaction.
+    """
+    from reconciler.errors import UsageError
+
+    store = _open(store_url)
+    try:
+        rekey_store = getattr(store, "rekey", None)
+        if rekey_store is None:
+            raise UsageError(f"the store at {store.url} keeps no secrets of its own to re-encrypt")
+        moved = rekey_store()
+    finally:
+        store.close()
+    _err(f"Re-encrypted {moved} secret(s) with the first key of RECONCILER_ENCRYPTION_KEY.\n")
+    return EXIT_OK
+
+
+@cli.command(context_settings=CONTEXT)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="RECONCILER_SCHEMA_OUT",
               show_envvar=True, help="Write the schemas into DIR.")
 @click.option("--kind", type=click.Choice(["Provider", "Model", "PriceCatalog", "Overrides", "Settings"]),

@@ -99,3 +99,20 @@ def test_history_lists_applies_and_reading_it_creates_nothing(setup, tmp_path: P
     assert entry["tool_version"] and "pid" in entry["who"]
     assert [r["status"] for r in entry["results"]] == ["applied"]
     assert entry["plan"]["summary"]["create"] == 1
+
+
+def test_rekey_rotates_to_the_first_key(setup, tmp_path: Path) -> None:
+    from tests.conftest import KEY_B
+
+    manifests, store, env = setup
+    (manifests / "p.yaml").write_text(PROVIDER.format(name="p", annotations="{}") + "  api_keys: [{env: K}]\n")
+    assert run_cli("apply", str(manifests), "--store", store, env={**env, "K": "sk-rotate-canary-0001"}).returncode == 0
+    rotated = run_cli("rekey", "--store", store, env={"RECONCILER_ENCRYPTION_KEY": f"{KEY_B},{KEY_A}"})
+    assert rotated.returncode == 0 and "Re-encrypted 1 secret" in rotated.stderr
+    # only the new key now: writing a changed secret works, and the old key alone is refused
+    changed = {"RECONCILER_ENCRYPTION_KEY": KEY_B, "K": "sk-rotate-canary-0002"}
+    assert run_cli("apply", str(manifests), "--store", store, env=changed).returncode == 0
+    old_only = run_cli("apply", str(manifests), "--store", store, "--rotate-secrets",
+                       env={**env, "K": "sk-rotate-canary-0002"})
+    assert old_only.returncode == 1 and "RECONCILER_ENCRYPTION_KEY" in old_only.stderr
+    assert "sk-rotate-canary" not in old_only.stdout + old_only.stderr
