@@ -28,3 +28,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | str | Non
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# --- hypothesis profiles (tests/test_properties.py) ---------------------------------------------
+# "ci" (default): modest and deterministic. RECONCILER_LONG_TESTS=1 loads "long": 2,000 examples
+# instead of 300, fresh ones each run (a failure prints the blob that reproduces it).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True, print_blob=True)
+_hypothesis_settings.register_profile("long", max_examples=2000, deadline=None, derandomize=False, print_blob=True)
+_hypothesis_settings.load_profile("long" if os.environ.get("RECONCILER_LONG_TESTS") == "1" else "ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # On a failure, hypothesis writes a patch with `black`, whose import warns; under
+    # filterwarnings=error that would turn a readable failure into an INTERNALERROR.
+    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")

@@ -14,7 +14,7 @@ import gc
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,10 @@ KINDS = ("Provider", "Model", "PriceCatalog", "Overrides", "Settings")
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 ALIAS_BUDGET = 10_000  # nodes that aliases may add to a document, in all
+ALIAS_TEXT_BUDGET = 1_000_000  # characters of text that aliases may add to a document, in all
+ALIAS_TRACKED_CHARS = 16  # aliases of shorter strings are not counted (they cannot add much)
+INT64 = (-(2**63), 2**63 - 1)  # the integers a store (and the gateway) can hold
+MAX_INT_TEXT = 256  # longer integer literals are out of range, refused unread (int() of them is slow)
 MAX_DEPTH = 64  # collection nesting the constructor accepts
 TEXT_DEPTH_BOUND = 1_000  # nesting refused before libyaml sees it (it recurses in C)
 BOM = b"\xef\xbb\xbf"
@@ -39,6 +43,11 @@ TIMESTAMP, MERGE, MAP, SEQ = _T + "timestamp", _T + "merge", _T + "map", _T + "s
 _SCALARS = yaml.constructor.SafeConstructor()
 _DEEP_INDENT = re.compile(rf"^[ \t\-?:]{{{TEXT_DEPTH_BOUND},}}", re.MULTILINE)
 _FLOW = re.compile(r"[\[\]{}]")
+_BREAKS = "\r\n\x85\u2028\u2029"  # what libyaml counts as line breaks (and CR LF as one)
+_BREAK = re.compile(f"\r\n|[{_BREAKS}]")
+# what no manifest string may hold: C0 and C1 controls except tab, LF and CR (NUL, terminal
+# escapes), and the bidirectional overrides and isolates that reorder text on screen
+UNSAFE_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 Path = tuple[str | int, ...]
 
@@ -72,6 +81,7 @@ class Document:
     index: int
     node: yaml.Node
     data: Any
+    unsafe_text: bool = False  # some string holds a character UNSAFE_CHAR matches
 
     @property
     def kind(self) -> str:
@@ -208,17 +218,20 @@ def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]
 
     documents: list[Document] = []
     loader = _Loader(text)
+    scan_all = UNSAFE_CHAR.search(text) is not None  # else only escapes can make unsafe text
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                documents.extend(_document(path, index, node, problems))
+                documents.extend(_document(path, index, node, problems, scan_all))
             index += 1
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_diag(path, exc, text))
-    except yaml.YAMLError as exc:  # a reader error without a mark
-        problems.append(_file_diag(path, "RC105", str(exc)))
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; no mark
+        problems.append(_reader_diag(path, exc, raw))
+    except yaml.YAMLError as exc:
+        problems.append(_file_diag(path, "RC105", f"YAML syntax error: {exc}"))
     finally:
         loader.dispose()
     if not documents and not problems:
@@ -226,10 +239,12 @@ def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]
     return documents, problems
 
 
-def _document(path: str, index: int, node: yaml.Node, problems: list[Diagnostic]) -> list[Document]:
+def _document(
+    path: str, index: int, node: yaml.Node, problems: list[Diagnostic], scan_all: bool
+) -> list[Document]:
     if isinstance(node, yaml.ScalarNode) and node.tag == NULL:
         return []  # an empty document between two `---` separators
-    builder = _Builder(path)
+    builder = _Builder(path, scan_all)
     try:
         data = builder.build(node)
     except _Abort:
@@ -238,18 +253,18 @@ def _document(path: str, index: int, node: yaml.Node, problems: list[Diagnostic]
     problems.extend(builder.problems)
     if builder.problems:
         return []
-    doc = Document(path, index, node, data)
+    doc = Document(path, index, node, data, builder.unsafe_text)
     if not isinstance(data, dict):
         problems.append(doc.diagnostic("RC111", "a manifest document must be a mapping"))
         return []
     api_version, kind = data.get("apiVersion"), data.get("kind")
     if api_version != API_VERSION:
-        shown = f"{api_version!r}" if isinstance(api_version, str) else "missing"
+        shown = quoted(api_version) if isinstance(api_version, str) else "missing"
         message = f"apiVersion is {shown}; expected {API_VERSION!r}"
         problems.append(doc.diagnostic("RC112", message, ("apiVersion",)))
         return []
     if kind not in KINDS:
-        shown = f"{kind!r}" if isinstance(kind, str) else "missing"
+        shown = quoted(kind) if isinstance(kind, str) else "missing"
         message = f"kind is {shown}; expected one of {', '.join(KINDS)}"
         problems.append(doc.diagnostic("RC113", message, ("kind",)))
         return []
@@ -263,32 +278,33 @@ class _Abort(Exception):
 class _Builder:
     """Constructs plain Python values from a node tree, checking as it goes."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, scan_all: bool) -> None:
         self.path = path
+        self.scan_all = scan_all  # check every string for unsafe characters, not only escaped ones
         self.problems: list[Diagnostic] = []
-        self.done: dict[int, tuple[Any, int]] = {}  # id(node) -> (value, logical size)
+        self.done: dict[int, Any] = {}  # id(collection node) -> its value, shared by its aliases
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(node) -> logical (nodes, characters)
+        self.long_scalars: set[int] = set()  # long scalars met so far: meeting one again is an alias
         self.active: set[int] = set()
-        self.expanded = 0
+        self.expanded_nodes = 0
+        self.expanded_chars = 0
+        self.unsafe_text = False  # a string holds a character UNSAFE_CHAR matches
 
     def build(self, node: yaml.Node) -> Any:
-        return self._node(node, 0)[0]
+        return self._node(node, 0)
 
     def _problem(self, node: yaml.Node, code: str, message: str) -> None:
         mark = node.start_mark
         self.problems.append(_diag(self.path, mark.line + 1, mark.column + 1, code, message))
 
-    def _node(self, node: yaml.Node, depth: int) -> tuple[Any, int]:
-        """(value, logical size); an alias shares the value and counts its size again."""
+    def _node(self, node: yaml.Node, depth: int) -> Any:
+        """The value of `node`; an alias shares it, and counts its logical size against the budgets."""
         if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node), 1
+            return self._scalar(node)
         ident = id(node)
-        seen = self.done.get(ident)
-        if seen is not None:
-            self.expanded += seen[1]
-            if self.expanded > ALIAS_BUDGET:
-                self._problem(node, "RC108", f"aliases expand to more than {ALIAS_BUDGET} nodes")
-                raise _Abort
-            return seen
+        if ident in self.done:
+            self._expand(node, *self._size(node))
+            return self.done[ident]
         if ident in self.active:
             self._problem(node, "RC108", "an alias refers to its own anchor (recursive structure)")
             raise _Abort
@@ -297,80 +313,154 @@ class _Builder:
             raise _Abort
         self._tag(node, MAP if isinstance(node, yaml.MappingNode) else SEQ)
         self.active.add(ident)
-        built: tuple[Any, int]
         if isinstance(node, yaml.MappingNode):
-            built = self._mapping(node, depth)
+            built: Any = self._mapping(node, depth)
         else:
-            items = [self._node(child, depth + 1) for child in node.value]
-            built = ([v for v, _ in items], 1 + sum(s for _, s in items))
+            built = [self._node(child, depth + 1) for child in node.value]
         self.active.discard(ident)
         self.done[ident] = built
         return built
 
-    def _mapping(self, node: yaml.MappingNode, depth: int) -> tuple[dict[str, Any], int]:
+    def _long_scalar(self, node: yaml.ScalarNode) -> None:
+        """An alias of a string shares it, but whatever serialises it writes it again."""
+        ident = id(node)
+        if ident in self.long_scalars:
+            self._expand(node, 1, len(node.value))
+        self.long_scalars.add(ident)
+
+    def _size(self, node: yaml.Node) -> tuple[int, int]:
+        """Logical (nodes, characters) of a built node, each alias inside counted again; memoised."""
+        if isinstance(node, yaml.ScalarNode):
+            return 1, len(node.value)
+        known = self.sizes.get(id(node))
+        if known is None:
+            nodes, chars = 1, 0
+            pairs = node.value if isinstance(node, yaml.MappingNode) else [(None, v) for v in node.value]
+            for knode, vnode in pairs:
+                if isinstance(knode, yaml.ScalarNode):
+                    chars += len(knode.value)
+                n, c = self._size(vnode)
+                nodes, chars = nodes + n, chars + c
+            known = self.sizes[id(node)] = (nodes, chars)
+        return known
+
+    def _expand(self, node: yaml.Node, nodes: int, chars: int) -> None:
+        self.expanded_nodes += nodes
+        self.expanded_chars += chars
+        if self.expanded_nodes > ALIAS_BUDGET:
+            self._problem(node, "RC108", f"aliases expand to more than {ALIAS_BUDGET} nodes")
+            raise _Abort
+        if self.expanded_chars > ALIAS_TEXT_BUDGET:
+            message = f"aliases expand to more than {ALIAS_TEXT_BUDGET} characters of text"
+            self._problem(node, "RC108", message)
+            raise _Abort
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        size = 1
         merged: list[dict[str, Any]] = []
         for knode, vnode in node.value:
             if knode.tag == MERGE:
-                value, vsize = self._node(vnode, depth + 1)
-                size += vsize
+                value = self._node(vnode, depth + 1)
                 sources = value if isinstance(value, list) else [value]
                 if not all(isinstance(s, dict) for s in sources):
-                    self._problem(vnode, "RC105", "a merge key (<<) must name a mapping")
+                    self._problem(knode, "RC105", "a merge key (<<) must name a mapping")
                     continue
                 merged.extend(sources)
                 continue
             key = self._scalar(knode) if isinstance(knode, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                shown = "a collection" if key is None else f"{knode.value!r}"
+                shown = "a collection" if key is None else quoted(knode.value)
                 self._problem(knode, "RC116", f"mapping key {shown} is not a string; quote it")
                 continue
             if key in result:
                 first = next(k for k, _ in node.value if k.value == key)
                 line = first.start_mark.line + 1
-                self._problem(knode, "RC107", f"duplicate key {key!r} (first defined at line {line})")
+                self._problem(knode, "RC107", f"duplicate key {quoted(key)} (first defined at line {line})")
                 continue
-            value, vsize = self._node(vnode, depth + 1)
-            result[key] = value
-            size += vsize
+            result[key] = self._node(vnode, depth + 1)
         for source in merged:  # explicit keys win over merged ones, earlier merges over later
             for key, value in source.items():
                 result.setdefault(key, value)
-        return result, size
+        return result
 
     def _tag(self, node: yaml.Node, expected: str) -> None:
         if node.tag != expected:
-            self._problem(node, "RC110", f"unsupported YAML tag {node.tag!r}")
+            self._problem(node, "RC110", f"unsupported YAML tag {quoted(node.tag)}")
             raise _Abort
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
         if tag in (STR, TIMESTAMP):
-            return node.value
+            value = node.value
+            if len(value) >= ALIAS_TRACKED_CHARS:
+                self._long_scalar(node)
+            if (node.style == '"' or self.scan_all) and UNSAFE_CHAR.search(value):
+                self.unsafe_text = True  # the schema pass says where
+            return value
         if tag == INT:
-            return _SCALARS.construct_yaml_int(node)
+            try:
+                number = _SCALARS.construct_yaml_int(node) if len(node.value) <= MAX_INT_TEXT else None
+            except (ValueError, KeyError, IndexError):  # an explicit !!int on what is not one
+                return self._unreadable(node, "int")
+            if number is None or not INT64[0] <= number <= INT64[1]:
+                message = "integer is outside the 64-bit range a store can hold (-2**63 to 2**63-1)"
+                self._problem(node, "RC203", message)
+            return number
         if tag == FLOAT:
-            number = _SCALARS.construct_yaml_float(node)
-            if not math.isfinite(number):
-                self._problem(node, "RC203", f"{node.value} is not a finite number")
+            number = self._construct(node, _SCALARS.construct_yaml_float, "float")
+            if isinstance(number, float) and not math.isfinite(number):
+                self._problem(node, "RC203", f"{quoted(node.value)} is not a finite number")
             return number
         if tag == BOOL:
-            return _SCALARS.construct_yaml_bool(node)
+            return self._construct(node, _SCALARS.construct_yaml_bool, "bool")
         if tag == NULL:
             return None
-        self._problem(node, "RC110", f"unsupported YAML tag {tag!r}")
+        self._problem(node, "RC110", f"unsupported YAML tag {quoted(tag)}")
+        return node.value
+
+    def _construct(self, node: yaml.ScalarNode, construct: Callable[[yaml.ScalarNode], Any], kind: str) -> Any:
+        try:
+            return construct(node)
+        except (ValueError, KeyError, IndexError):  # an explicit !!float or !!bool on what is not one
+            return self._unreadable(node, kind)
+
+    def _unreadable(self, node: yaml.ScalarNode, kind: str) -> Any:
+        """The value is not repeated in the message: it may be a secret."""
+        message = f"YAML syntax error: the value cannot be read as a YAML {kind}; quote it if it is text"
+        self._problem(node, "RC105", message)
         return node.value
 
 
 def _syntax_diag(path: str, exc: yaml.MarkedYAMLError, text: str) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    if mark is not None and _past_the_end(text, mark):  # an unclosed quote or bracket
+        start = exc.context_mark
+        if start is not None and (start.line, start.column) != (mark.line, mark.column):
+            line, column = start.line + 1, start.column + 1  # where the unclosed scalar began
+        else:
+            line, column = mark.line, len(_BREAK.split(text)[-2]) + 1  # the end of the last line
     problem = exc.problem or "invalid YAML"
     if "tab" in problem or (problem.startswith("found character") and _char_at(text, line, column) == "\t"):
         return _diag(path, line, column, "RC106", "tab character used for indentation; use spaces")
     context = f" {exc.context}" if exc.context else ""
     return _diag(path, line, column, "RC105", f"YAML syntax error: {problem}{context}")
+
+
+def _past_the_end(text: str, mark: yaml.Mark) -> bool:
+    """Whether `mark` is on the empty line after the file's final line break (no editor shows it)."""
+    return mark.column == 0 and mark.line > 0 and mark.line == len(_BREAK.findall(text)) and text[-1:] in _BREAKS
+
+
+def _reader_diag(path: str, exc: yaml.reader.ReaderError, raw: bytes) -> Diagnostic:
+    """libyaml refuses a character (NUL, a control, U+FFFE) at a byte offset of the UTF-8 text."""
+    offset = min(max(exc.position, 0), len(raw))
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    line = raw.count(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
+    shown = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "a character"
+    message = f"YAML syntax error: {shown} is not allowed in YAML ({exc.reason}); remove it"
+    return _diag(path, line, column, "RC105", message)
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -401,6 +491,11 @@ def _text_position(text: str, offset: int) -> tuple[int, int]:
 def _offset_position(raw: bytes, offset: int) -> tuple[int, int]:
     line_start = raw.rfind(b"\n", 0, offset) + 1
     return raw.count(b"\n", 0, offset) + 1, offset - line_start + 1
+
+
+def quoted(text: str, limit: int = 64) -> str:
+    """`text` as a message shows it: repr'd, and cut short (a key or a value can be megabytes)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def _diag(path: str, line: int, column: int, code: str, message: str) -> Diagnostic:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.manifest.loader import Document, Path
+from reconciler.manifest.loader import Document, Path, quoted
 from reconciler.manifest.model import (
     EFFORTS,
     OPTION_FAMILIES,
@@ -85,7 +85,7 @@ def _place(doc: Document, path: Path) -> str:
 
 
 def _org(organization: str | None) -> str:
-    return "the default organization" if organization is None else f"organization {organization!r}"
+    return "the default organization" if organization is None else f"organization {quoted(organization)}"
 
 
 def _first(items: Iterable[T], key: Callable[[T], Hashable]) -> dict[Any, T]:
@@ -220,7 +220,7 @@ def role_arn_is_iam_role(m: Manifests) -> Iterator[Diagnostic]:
         arn = (_bedrock(provider) or {}).get("role_arn")
         if isinstance(arn, str) and not ROLE_ARN.fullmatch(arn):
             message = (
-                f"role_arn {arn!r} is not an IAM role ARN; "
+                f"role_arn {quoted(arn)} is not an IAM role ARN; "
                 "write it as arn:aws:iam::123456789012:role/BedrockRole"
             )
             path = ("spec", "settings", "bedrock", "role_arn")
@@ -287,7 +287,7 @@ def model_keys_unique(m: Manifests) -> Iterator[Diagnostic]:
     for model, original in _repeats(m.models, lambda x: (x.organization, x.provider, x.model)):
         where = _place(original.meta.doc, ("spec", "model"))
         message = (
-            f"model {model.model!r} of provider {model.provider!r} in {_org(model.organization)} "
+            f"model {quoted(model.model)} of provider {model.provider!r} in {_org(model.organization)} "
             f"is already defined by Model {original.name!r} at {where}"
         )
         yield model.meta.doc.diagnostic("RC401", message, ("spec", "model"))
@@ -557,7 +557,7 @@ def models_priced(m: Manifests) -> Iterator[Diagnostic]:
         if any(v is not None for v in book.get(key, {}).values()):
             continue
         message = (
-            f"no price for {provider.type}/{model.model} in its pricing, a PriceCatalog or the "
+            f"no price for {quoted(provider.type + '/' + model.model)} in its pricing, a PriceCatalog or the "
             "default price book: its usage would be costed as zero; add spec.pricing"
         )
         yield model.meta.doc.diagnostic("RC411", message, ("spec", "model"))

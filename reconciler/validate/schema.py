@@ -14,20 +14,27 @@ import difflib
 import json
 import os
 import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic
-from reconciler.manifest.loader import KINDS, Document
+from reconciler.manifest.loader import KINDS, UNSAFE_CHAR, Document, quoted
+from reconciler.manifest.loader import Path as DocPath
 
 SCHEMA_FILES = {kind: f"{kind.lower()}.schema.json" for kind in KINDS}
 FAST_PATH_MIN_DOCUMENTS = 200  # below this, compiling costs more than it saves
+FAST_PATH_OPTIONS = "use_default=False;"
 
 # the secret positions of a Provider document: a reference belongs there, never a value
 SECRET_POSITIONS = (("spec", "api_keys", "*"), ("spec", "settings", "bedrock", "access_key"),
                     ("spec", "settings", "bedrock", "access_key_secret"))
+SECRET_LIST = ("spec", "api_keys")  # a value here instead of a list is a secret too
+SECRET_SOURCES = ("env", "file")
+HEADERS = ("spec", "settings", "upstream_headers")  # their text is checked by rule RC417
+_DOLLAR = re.compile(r"(?<!\\)\$")
 
 
 def schema_dir() -> Path:
@@ -45,9 +52,24 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(load_schema(kind))
+    ecma = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return ecma(load_schema(kind))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    """`pattern` as JSON Schema means it (ECMA-262): `$` ends the text, where Python's `$` also
+    matches before a final newline (so "openai\\n" would pass `^[a-z]+$`). fastjsonschema agrees."""
+    from jsonschema import ValidationError
+
+    if validator.is_type(instance, "string") and not _end_anchored(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+@cache
+def _end_anchored(pattern: str) -> re.Pattern[str]:
+    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
 
 
 @cache
@@ -57,7 +79,8 @@ def _compiled(kind: str) -> Any:
     import hashlib
 
     schema = load_schema(kind)
-    digest = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
+    # the options are part of the key: code generated with other options must not be reused
+    digest = hashlib.sha256((FAST_PATH_OPTIONS + json.dumps(schema, sort_keys=True)).encode()).hexdigest()[:16]
     cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reconciler"
     cached = cache_dir / f"schema-{kind.lower()}-{digest}.py"
     try:
@@ -65,7 +88,8 @@ def _compiled(kind: str) -> Any:
     except OSError:
         import fastjsonschema
 
-        code = fastjsonschema.compile_to_code(copy.deepcopy(schema))  # it rewrites its input
+        # a copy: compile rewrites its input; no defaults: the validator must not change the documents
+        code = fastjsonschema.compile_to_code(copy.deepcopy(schema), use_default=False)
         _store_quietly(cached, code)
     namespace: dict[str, Any] = {}
     exec(compile(code, str(cached), "exec"), namespace)  # our own schema's generated validator
@@ -114,11 +138,11 @@ def check_documents(documents: list[Document]) -> tuple[list[Document], list[Dia
     valid: list[Document] = []
     problems: list[Diagnostic] = []
     for doc in documents:
-        secret_problems = _plaintext_secrets(doc)
-        if not secret_problems and fast and _passes_fast(doc):
+        own = _plaintext_secrets(doc) + _unsafe_text(doc)  # what JSON Schema cannot say
+        if not own and fast and _passes_fast(doc):
             valid.append(doc)
             continue
-        found = secret_problems + _schema_errors(doc)
+        found = own + _schema_errors(doc)
         if found:
             problems += found
         else:
@@ -135,22 +159,72 @@ def _passes_fast(doc: Document) -> bool:
 
 
 def _plaintext_secrets(doc: Document) -> list[Diagnostic]:
+    """A value where a reference belongs; a reference with other fields (`value:`) counts as one."""
     if doc.kind != "Provider":
         return []
     found = []
+    for path, value in _at(doc.data, SECRET_LIST):
+        if _is_plaintext(value):
+            expected = "a list of secret references such as {env: NAME} or {file: PATH}"
+            found.append(doc.diagnostic("RC202", _secret_message(path, expected), path))
     for pattern in SECRET_POSITIONS:
         for path, value in _at(doc.data, pattern):
             if not isinstance(value, dict):
-                message = (
-                    f"{_last(path)} must be a secret reference such as {{env: NAME}} or {{file: PATH}}, "
-                    "never the secret itself (the value is not shown here); "
-                    "if it was a real key, rotate it"
-                )
-                found.append(doc.diagnostic("RC202", message, path))
+                expected = "a secret reference such as {env: NAME} or {file: PATH}"
+            elif any(k not in SECRET_SOURCES for k in value):
+                expected = "a secret reference with one field, env or file, and nothing else"
+            else:
+                continue
+            found.append(doc.diagnostic("RC202", _secret_message(path, expected), path))
     return found
 
 
-def _at(data: Any, pattern: tuple[str, ...], path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], Any]]:
+def _is_plaintext(value: Any) -> bool:
+    return value is not None and not isinstance(value, list | dict)
+
+
+def _secret_message(path: DocPath, expected: str) -> str:
+    return (
+        f"{_last(path)} must be {expected}, never the secret itself "
+        "(the value is not shown here); if it was a real key, rotate it"
+    )
+
+
+def _unsafe_text(doc: Document) -> list[Diagnostic]:
+    """Strings with control characters or bidirectional overrides (the loader flags such documents)."""
+    if not doc.unsafe_text:
+        return []
+    found = []
+    for path, is_key, char in _unsafe_strings(doc.data, ()):
+        if path[: len(HEADERS)] == HEADERS:
+            continue
+        what = "key" if is_key else "text"
+        message = (
+            f"{_last(path)}: the {what} holds U+{ord(char):04X}, a control character or a "
+            "bidirectional override, which can hide or disguise text on a screen; remove it"
+        )
+        found.append(doc.diagnostic("RC201", message, path, key=is_key))
+    return found
+
+
+def _unsafe_strings(data: Any, path: DocPath) -> Iterator[tuple[DocPath, bool, str]]:
+    """(path, whether it is a key, the first unsafe character) of each unsafe string in `data`."""
+    if isinstance(data, str):
+        found = UNSAFE_CHAR.search(data)
+        if found:
+            yield path, False, found.group()
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found = UNSAFE_CHAR.search(key)
+            if found:
+                yield (*path, key), True, found.group()
+            yield from _unsafe_strings(value, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _unsafe_strings(item, (*path, index))
+
+
+def _at(data: Any, pattern: tuple[str, ...], path: DocPath = ()) -> list[tuple[DocPath, Any]]:
     if not pattern:
         return [(path, data)]
     head, rest = pattern[0], pattern[1:]
@@ -162,25 +236,34 @@ def _at(data: Any, pattern: tuple[str, ...], path: tuple[str | int, ...] = ()) -
     return []
 
 
-def _is_secret_path(path: tuple[str | int, ...]) -> bool:
-    for pattern in SECRET_POSITIONS:
-        if len(path) >= len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=False)):
-            return True
-    return False
+def _reported_as_secret(path: DocPath, error: Any) -> bool:
+    """Whether `_plaintext_secrets` already reports this schema error, without the value."""
+    if path == SECRET_LIST:
+        return _is_plaintext(error.instance)
+    at_position = any(
+        len(path) == len(pattern) and all(p == "*" or p == q for p, q in zip(pattern, path, strict=True))
+        for pattern in SECRET_POSITIONS
+    )
+    return at_position and (not isinstance(error.instance, dict) or error.validator == "additionalProperties")
 
 
 def _schema_errors(doc: Document) -> list[Diagnostic]:
     problems = []
     for error in _validator(doc.kind).iter_errors(doc.data):
         path = tuple(error.absolute_path)
-        if doc.kind == "Provider" and _is_secret_path(path) and not isinstance(error.instance, dict):
+        if doc.kind == "Provider" and _reported_as_secret(path, error):
             continue  # reported as RC202, without the value
         if error.validator == "additionalProperties":
             allowed = set(error.schema.get("properties", {}))
             for extra in sorted(k for k in error.instance if k not in allowed):
                 hint = difflib.get_close_matches(extra, sorted(allowed), n=1)
                 suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-                problems.append(doc.diagnostic("RC201", f"unknown field {extra!r}{suggestion}", (*path, extra), key=True))
+                message = f"unknown field {quoted(extra)}{suggestion}"
+                problems.append(doc.diagnostic("RC201", message, (*path, extra), key=True))
+            continue
+        if "propertyNames" in error.relative_schema_path:  # a key is wrong: point at it
+            message = f"key {quoted(error.instance)} in {describe(error)}"
+            problems.append(doc.diagnostic("RC201", message, (*path, error.instance), key=True))
             continue
         problems.append(doc.diagnostic("RC201", describe(error), path, key=error.validator == "required"))
     return problems
@@ -190,9 +273,12 @@ def describe(error: Any) -> str:
     """A message for a jsonschema error that names the rule, not the value."""
     rule, expected, where = error.validator, error.validator_value, _last(tuple(error.absolute_path))
     subject = where or "the document"
-    if rule == "required":
+    if rule == "required":  # jsonschema reports each missing field as its own error, named in its message
         missing = [k for k in expected if not isinstance(error.instance, dict) or k not in error.instance]
-        return f"{subject} is missing required field {missing[0]!r}" if missing else "missing a required field"
+        if not missing:
+            return "missing a required field"
+        named = next((k for k in missing if str(error.message).startswith(repr(k))), missing[0])
+        return f"{subject} is missing required field {named!r}"
     if rule == "type":
         wanted = " or ".join(expected) if isinstance(expected, list) else expected
         return f"{subject} must be {_article(wanted)}, not {_article(_json_type(error.instance))}"
