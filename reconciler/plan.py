@@ -85,7 +85,7 @@ class Plan:
 
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
     desired = _selected(desired, options.select)
-    _settle_default_flags(desired, actual)
+    _settle_default_flags(desired, actual, pruning=options.prune and not options.select)
     plan = Plan(changes=[], state_fingerprint=actual.fingerprint(), options=options)
     deletes: list[Change] = []
     for kind in KIND_ORDER:
@@ -288,7 +288,7 @@ def _selected(desired: State, select: tuple[tuple[str, str], ...]) -> State:
     return out
 
 
-def _settle_default_flags(desired: State, actual: State) -> None:
+def _settle_default_flags(desired: State, actual: State, pruning: bool) -> None:
     """In an organization whose manifests name no default model, the default flag is not managed."""
     models = desired.of(MODEL)
     managed = {key[0] for key, record in models.items() if record["default"]}
@@ -296,7 +296,7 @@ def _settle_default_flags(desired: State, actual: State) -> None:
         if key[0] not in managed:
             record["default"] = bool(actual.of(MODEL).get(key, {}).get("default", False))
     for key, record in actual.of(MODEL).items():
-        if key[0] in managed and record.get("default") and key not in models:
+        if key[0] in managed and record.get("default") and key not in models and not pruning:
             # the gateway demotes the old default when another becomes default: say so
             demoted = dict(record, default=False)
             models[key] = demoted

@@ -106,3 +106,18 @@ def test_no_plan_holds_a_secret_value() -> None:
         text = json.dumps(run_case(case).to_dict())
         for value in env.values():
             assert value not in text
+
+
+def test_whole_floats_in_integer_fields_plan_as_integers(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: p}\nspec: {type: openai}\n---\n"
+        "apiVersion: reconciler/v1\nkind: Model\nmetadata: {name: m}\n"
+        "spec: {provider: p, model: m, context_limit: 200000.0, default: true,"
+        " config: {max_output_tokens: 4096.0, temperature: 1.0}}\n"
+    )
+    plan = make_plan([str(tmp_path)], StateStore(State(default_prices=default_price_book())),  # type: ignore[arg-type]
+                     PlanOptions(), SecretResolver({})).plan
+    model = next(c for c in plan.changes if c.kind == "Model")
+    assert model.after is not None
+    limit, tokens = model.after["context_limit"], model.after["config"]["max_output_tokens"]
+    assert (limit, tokens) == (200000, 4096) and type(limit) is int and type(tokens) is int

@@ -204,9 +204,21 @@ def _settings(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     return {variant: body}
 
 
+def whole_numbers(value: Any) -> Any:
+    """Whole floats as ints, at every depth: JSON Schema counts 200000.0 as an integer, but the
+    gateway (Go) refuses it for an integer field; an int is fine where it expects a float."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
 def _model(meta: Meta, spec: dict[str, Any]) -> Model:
-    limit = spec["context_limit"]
-    threshold = spec.get("compression_threshold")
+    limit = whole_numbers(spec["context_limit"])
+    threshold = whole_numbers(spec.get("compression_threshold"))
     return Model(
         meta=meta,
         organization=spec.get("organization"),
@@ -217,6 +229,6 @@ def _model(meta: Meta, spec: dict[str, Any]) -> Model:
         default=spec.get("default", False),
         context_limit=limit,
         compression_threshold=default_compression_threshold(limit) if threshold is None else threshold,
-        config=spec.get("config") or {},
+        config=whole_numbers(spec.get("config") or {}),
         pricing=dict(spec.get("pricing") or {}),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -43,7 +44,7 @@ class SqliteDialect:
     serial_pk = "INTEGER PRIMARY KEY"
     begin_read = "BEGIN"
     begin_write = "BEGIN IMMEDIATE"  # the write lock first: a writer never fails halfway when busy
-    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, OverflowError)  # a number SQLite cannot store
     meta_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
 
     def __init__(self, path: Path) -> None:
@@ -103,7 +104,10 @@ class SqliteDialect:
 
 def _private_file(path: Path) -> int:
     """Open a file only its owner may read, creating it and its directory; returns its fd."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # what mkdir says when a file stands where a directory must be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:  # a umask or a chmod widened it

@@ -40,7 +40,7 @@ _CODES = [
     # schema
     Code("RC201", "schema", ERROR, "the document does not match the kind's JSON Schema"),
     Code("RC202", "plaintext-secret", ERROR, "a secret position holds a value, not a reference"),
-    Code("RC203", "not-finite", ERROR, "a number is NaN or infinite"),
+    Code("RC203", "not-finite", ERROR, "a number is NaN, infinite or outside the 64-bit range"),
     # base URLs
     Code("RC301", "base-url-invalid", ERROR, "base_url is not an absolute http(s) URL with a host"),
     Code("RC302", "base-url-userinfo", ERROR, "base_url carries credentials (user-info)"),
