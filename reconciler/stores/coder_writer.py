@@ -232,7 +232,8 @@ class Writer:
 
     def _provider_delete(self, change: Change) -> None:
         name = change.key[0]
-        self._delete(f"{PROVIDERS}/{name}")
+        # by ID, not name: a retried delete that Coder carries out late must miss a replace's new provider
+        self._delete(f"{PROVIDERS}/{self._index.provider_id(name)}")
         with self._index.lock:
             self._index.providers.pop(name, None)
 
@@ -337,7 +338,11 @@ class Writer:
     def _settings_put(self, change: Change) -> None:
         allow = bool((change.after or {}).get("allow_users"))
         self._request("PUT", TOGGLE, {"allow_users": allow})
-        got = self._request("GET", TOGGLE).data or {}
+        try:
+            got = self._request("GET", TOGGLE).data or {}
+        except ApiFailure as failure:  # the PUT was answered: the setting is written
+            raise Refused(f"written, but reading the setting back failed: {failure.summary()}",
+                          failure.validations) from None
         lost = lost_fields({"allow_users": allow}, {"allow_users": got.get("allow_users")}, ["allow_users"])
         if lost:
             raise Refused(lost_message(lost))
