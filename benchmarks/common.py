@@ -38,3 +38,15 @@ def table(title: str, rows: list[tuple[str, str]]) -> str:
     lines = [f"\n{title}", "-" * (width + 14)]
     lines += [f"{name.ljust(width)}  {value:>10}" for name, value in rows]
     return "\n".join(lines)
+
+
+def grid(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table of several columns: `header` names them (the first names the row labels)."""
+    everything = [header, *rows]
+    widths = [max(len(row[i]) for row in everything) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return row[0].ljust(widths[0]) + "".join(f"  {v:>{w}}" for v, w in zip(row[1:], widths[1:], strict=True))
+
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    return "\n".join([f"\n{title}", line(header), rule, *(line(row) for row in rows)])

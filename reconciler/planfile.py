@@ -32,7 +32,7 @@ def save_plan(plan: Plan, store_url: str, path: str) -> None:
         "format_version": FORMAT_VERSION,
         "tool_version": __version__,
         "store": store_url,
-        "state_fingerprint": plan.state_fingerprint,
+        "state_fingerprint": plan.fingerprint(),
         "options": {
             "prune": plan.options.prune,
             "max_deletes": plan.options.max_deletes,

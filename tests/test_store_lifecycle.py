@@ -23,8 +23,8 @@ spec:
 def write(folder: Path, names: dict[str, str]) -> None:
     for old in folder.glob("*.yaml"):
         old.unlink()
-    for name, annotations in names.items():
-        (folder / f"{name}.yaml").write_text(PROVIDER.format(name=name, annotations=annotations))
+    for name, notes in names.items():
+        (folder / f"{name}.yaml").write_text(PROVIDER.format(name=name, annotations=notes))
 
 
 @pytest.fixture
