@@ -65,13 +65,22 @@ class Change:
     def id(self) -> str:
         return f"{self.kind}/{key_text(self.key)}"
 
+    def field_diffs(self) -> tuple[FieldDiff, ...]:
+        """The per-field diff. A create's is its new record, listed only when something reads it:
+        an apply of thousands of new objects never needs it."""
+        if self.diff or self.action != CREATE or self.after is None:
+            return self.diff
+        from reconciler.plan import creation_diff  # plan.py builds on this module
+
+        return creation_diff(self.after)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "action": self.action,
             "kind": self.kind,
             "key": key_text(self.key),
             "key_fields": list(self.key),
-            "diff": [d.to_dict() for d in self.diff],
+            "diff": [d.to_dict() for d in self.field_diffs()],
         }
         if self.reason:
             out["reason"] = self.reason

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from reconciler.stores.base import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+FULL_PLAN_IN_APPLY = 100  # apply prints the per-field plan up to this many changes (all with -v)
 DEFAULT_STORE = "sqlite:///.reconciler/store.db"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -440,8 +441,11 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     if fmt == "json":
         _out(to_json_text(report.to_dict()))
     elif _verbosity() >= 0 or not report.ok:
-        if not plan_.empty:
-            _out(render_plan(plan_, _style(sys.stdout)) + "\n")
+        if len(plan_.changes) <= FULL_PLAN_IN_APPLY or _verbosity() > 0:
+            if not plan_.empty:
+                _out(render_plan(plan_, _style(sys.stdout)) + "\n")
+        else:  # the report below names every change; thousands of per-field diffs only bury it
+            _out(f"{len(plan_.changes)} changes (their per-field plan: -v, or `plan --out`).\n")
         _out(render_report(report, _style(sys.stdout)))
     if report.error:
         _err(f"Error: {report.error}\n")

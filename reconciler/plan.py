@@ -53,12 +53,20 @@ class PlanOptions:
 @dataclass
 class Plan:
     changes: list[Change]
-    state_fingerprint: str
+    state_fingerprint: str  # of the store state planned against; "" until `fingerprint()` computes it
     options: PlanOptions = field(default_factory=PlanOptions)
     unmanaged: list[str] = field(default_factory=list)  # ids left alone (no --prune)
     notes: list[str] = field(default_factory=list)  # warnings to show with the plan
     refusal: str = ""  # why apply must not run this plan (e.g. too many deletes)
     unverifiable: list[str] = field(default_factory=list)  # secret references not checked
+
+    actual: State | None = field(default=None, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the state planned against, computed when a saved plan needs it."""
+        if not self.state_fingerprint and self.actual is not None:
+            self.state_fingerprint = self.actual.fingerprint()
+        return self.state_fingerprint
 
     @property
     def empty(self) -> bool:
@@ -70,6 +78,17 @@ class Plan:
             counts[change.action] += 1
         counts["unmanaged"] = len(self.unmanaged)
         return counts
+
+    def to_history(self) -> dict[str, Any]:
+        """What an apply history keeps of the plan: every change, with its diff except for a create's
+        (the new record is in the store; listing its fields would cost megabytes per large apply)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "changes": [{"action": c.action, "kind": c.kind, "key": key_text(c.key), "diff": []}
+                        if c.action == CREATE else c.to_dict() for c in self.changes],
+            "summary": self.summary(),
+            "notes": list(self.notes),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +105,7 @@ class Plan:
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
     desired = _selected(desired, options.select)
     _settle_default_flags(desired, actual, pruning=options.prune and not options.select)
-    plan = Plan(changes=[], state_fingerprint=actual.fingerprint(), options=options)
+    plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual)
     deletes: list[Change] = []
     for kind in KIND_ORDER:
         wanted, present = desired.of(kind), actual.of(kind)
@@ -121,7 +140,7 @@ def _compare_one(
     secrets_out = _secret_groups(want, have, options.rotate_secrets, plan, write_only)
     if have is None:
         needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
-        return Change(CREATE, kind, key, None, want, _diff(None, want), needs=needs,
+        return Change(CREATE, kind, key, None, want, (), needs=needs,
                       send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
     # secrets the store never shows are left out of the comparison, which could otherwise never
     # settle; they are sent on create, replace or --rotate-secrets
@@ -203,6 +222,11 @@ def _secret_groups(
         return set(wanted)
     return {g for g in wanted.keys() | present.keys()
             if g not in write_only and wanted.get(g, []) != present.get(g, [])}
+
+
+def creation_diff(after: Record) -> tuple[FieldDiff, ...]:
+    """A new object's fields, as the diff of a create shows them."""
+    return _diff(None, after)
 
 
 def _diff(before: Record | None, after: Record) -> tuple[FieldDiff, ...]:
@@ -313,24 +337,32 @@ def _promote_before_demote(changes: list[Change]) -> None:
 
 
 def _link_dependencies(changes: list[Change]) -> None:
-    """Each change names the changes it needs first (providers before models, models before overrides)."""
+    """Each change names the changes it needs first (providers before models, models before overrides,
+    a new default before the old one is cleared; deletes the other way round). Linear in changes."""
     ids = {c.id for c in changes}
+    promoting: dict[str, list[str]] = {}  # organization -> models becoming its default
+    override_deletes: dict[str, list[str]] = {}  # model id -> deletes of overrides naming it
+    model_deletes: dict[str, list[str]] = {}  # provider name -> deletes of its models
+    for c in changes:
+        if c.kind == MODEL and (c.after or {}).get("default"):
+            promoting.setdefault(c.key[0], []).append(c.id)
+        elif c.kind == OVERRIDE and c.action == DELETE:
+            override_deletes.setdefault(str((c.before or {}).get("model")), []).append(c.id)
+        if c.kind == MODEL and c.action == DELETE:
+            model_deletes.setdefault(c.key[1], []).append(c.id)
     for i, change in enumerate(changes):
         needs: list[str] = []
         record = change.after or {}
         if change.kind == MODEL and change.action != DELETE:
             needs.append(f"{PROVIDER}/{change.key[1]}")
+            if record.get("default") is False and (change.before or {}).get("default"):
+                needs += promoting.get(change.key[0], [])
         elif change.kind == OVERRIDE and change.action != DELETE:
             needs.append(f"{MODEL}/{change.key[0]}/{record.get('provider')}/{record.get('model')}")
-        elif change.kind == MODEL and change.action == DELETE:
-            needs += [c.id for c in changes if c.kind == OVERRIDE and c.action == DELETE
-                      and (c.before or {}).get("model") == change.key[2]]
+        elif change.kind == MODEL:
+            needs += override_deletes.get(change.key[2], [])
         elif change.kind == PROVIDER and change.action == DELETE:
-            needs += [c.id for c in changes if c.kind == MODEL and c.action == DELETE and c.key[1] == change.key[0]]
-        promoting = [c.id for c in changes if c.kind == MODEL and (c.after or {}).get("default")
-                     and c.key[0] == change.key[0] and c is not change]
-        if change.kind == MODEL and record.get("default") is False and (change.before or {}).get("default"):
-            needs += promoting
+            needs += model_deletes.get(change.key[0], [])
         present = tuple(n for n in needs if n in ids and n != change.id)
         if present:
             changes[i] = replace(change, depends_on=present)

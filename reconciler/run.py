@@ -73,7 +73,7 @@ def apply_manifests(
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
         outcome = make_plan(paths, store, options, resolver, strict)
-        run = RunInfo(holder, __version__, outcome.plan.to_dict())
+        run = RunInfo(holder, __version__, outcome.plan.to_history())
         return outcome, apply_plan(outcome.plan, store, resolver, run, progress)
 
 
@@ -95,5 +95,5 @@ def apply_saved(
             raise PlanFileError(
                 f"{path} is stale: the store has changed since the plan was made; run plan again"
             )
-        run = RunInfo(holder, __version__, plan.to_dict())
+        run = RunInfo(holder, __version__, plan.to_history())
         return plan, apply_plan(plan, store, resolver, run, progress)

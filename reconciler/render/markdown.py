@@ -126,7 +126,7 @@ def _diff_lines(change: Change) -> list[str]:
     lines: list[str] = []
     if change.reason:
         lines.append(f"# {change.reason}")
-    for d in change.diff:
+    for d in change.field_diffs():
         lines += _field_lines(d, change.action)
     if change.needs:
         lines.append(f"# apply reads {', '.join(change.needs)}")

@@ -72,7 +72,7 @@ def render_change(change: Change, style: Style) -> str:
     symbol = style(SYMBOL[change.action].rjust(3), COLOR[change.action])
     lines = [style(header, "bold"), f"{symbol} {change.kind} {'/'.join(change.key)}"]
     if change.action != DELETE:
-        lines += [_field_line(d, change.action, style) for d in change.diff]
+        lines += [_field_line(d, change.action, style) for d in change.field_diffs()]
     if change.needs:
         lines.append(style(f"      (apply reads {', '.join(change.needs)})", "dim"))
     return "\n".join(lines) + "\n"

@@ -512,7 +512,7 @@ class SqlStore:
                 "INSERT INTO history (started_at, finished_at, who, tool_version, plan, results)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (started, _now(), run.who, run.tool_version, _dump(run.plan),
-                 _dump([result.to_dict() for result in results])),
+                 _dump([_history_result(result) for result in results])),
             )
         if progress is not None:
             for result in results:
@@ -570,6 +570,14 @@ class SqlStore:
              "tool_version": row[4], "plan": json.loads(row[5]), "results": json.loads(row[6])}
             for row in rows
         ]
+
+
+def _history_result(result: ChangeResult) -> dict[str, Any]:
+    """What history keeps of a result: which change, and how it went (its diff is in the plan)."""
+    out = {"id": result.change.id, "action": result.change.action, "status": result.status}
+    if result.error:
+        out["error"] = result.error
+    return out
 
 
 class _Writer:
