@@ -110,10 +110,11 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
     for kind in KIND_ORDER:
         wanted, present = desired.of(kind), actual.of(kind)
         for key in sorted(wanted):
+            meta = stored_meta(desired.meta.get((kind, key))) if capabilities.keeps_metadata else None
             change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan,
-                                  capabilities.write_only_secrets)
-            if capabilities.keeps_metadata:
-                change = _with_metadata(change, kind, key, desired, actual)
+                                  capabilities.write_only_secrets, meta)
+            if change is None and meta is not None:
+                change = _metadata_change(kind, key, meta, actual)
             if change is not None:
                 _refuse_protected_replace(change, desired, plan)
                 plan.changes.append(change)
@@ -133,14 +134,14 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
 
 def _compare_one(
     kind: str, key: Key, want: Record, have: Record | None, actual: State, options: PlanOptions, plan: Plan,
-    write_only: frozenset[str] = frozenset(),
+    write_only: frozenset[str] = frozenset(), meta: dict[str, Any] | None = None,
 ) -> Change | None:
     if have is None and kind == PRICE and actual.default_prices.get(key) == want:
         return None  # no custom price, and the store's default price book already says so
     secrets_out = _secret_groups(want, have, options.rotate_secrets, plan, write_only)
     if have is None:
         needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
-        return Change(CREATE, kind, key, None, want, (), needs=needs,
+        return Change(CREATE, kind, key, None, want, (), needs=needs, meta=meta,
                       send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
     # secrets the store never shows are left out of the comparison, which could otherwise never
     # settle; they are sent on create, replace or --rotate-secrets
@@ -151,14 +152,15 @@ def _compare_one(
         if want.get(name) != have.get(name):
             needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
             reason = f"{name} cannot change in place ({have.get(name)} -> {want.get(name)})"
-            return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=needs,
+            return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=needs, meta=meta,
                           send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
     needs = tuple(s.ref for g, s in secret_slots(want) if g in secrets_out and s.ref)
     diff = _diff(compared_have, compared_want)
     if not diff and secrets_out:
         diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
                           note="(resent: --rotate-secrets)"),)
-    return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)), needs=needs)
+    return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)), needs=needs,
+                  meta=meta)
 
 
 def stored_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -167,11 +169,8 @@ def stored_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
 
 
-def _with_metadata(change: Change | None, kind: str, key: Key, desired: State, actual: State) -> Change | None:
-    """Carry labels and annotations to a store that keeps them; a change of them alone is an update."""
-    want = stored_meta(desired.meta.get((kind, key)))
-    if change is not None:
-        return replace(change, meta=want)
+def _metadata_change(kind: str, key: Key, want: dict[str, Any], actual: State) -> Change | None:
+    """An object whose record is unchanged but whose labels or annotations changed: an update."""
     have = stored_meta(actual.meta.get((kind, key)))
     if want == have or key not in actual.of(kind):
         return None  # unchanged, or nothing stored to hold it (a price the default book gives)
