@@ -112,11 +112,18 @@ def from_json(value: Any) -> Any:
     return value
 
 
+def secret_slot_paths(record: Record) -> Iterator[tuple[str, str, Secret]]:
+    """(slot, group, secret) for each secret slot of a record. The slot names the position
+    (`api_keys/0`, `settings/bedrock/access_key`); the group is what a write must resend."""
+    for position, item in enumerate(record.get("api_keys") or []):
+        yield f"api_keys/{position}", "api_keys", item
+    for variant, body in (record.get("settings") or {}).items():
+        for name, value in (body or {}).items():
+            if isinstance(value, Secret):
+                yield f"settings/{variant}/{name}", "settings", value
+
+
 def secret_slots(record: Record) -> Iterator[tuple[str, Secret]]:
-    """(group, secret) for each secret slot of a record; the group is what a write must resend."""
-    for item in record.get("api_keys") or []:
-        yield "api_keys", item
-    bedrock = (record.get("settings") or {}).get("bedrock") or {}
-    for name in ("access_key", "access_key_secret"):
-        if isinstance(bedrock.get(name), Secret):
-            yield "settings", bedrock[name]
+    """(group, secret) for each secret slot of a record."""
+    for _, group, secret in secret_slot_paths(record):
+        yield group, secret

@@ -195,3 +195,20 @@ def lock_held_by(url: str, holder: str) -> Iterator[subprocess.Popen[str]]:
         process.wait(10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+# a bedrock provider with static (write-only on Coder) credentials, for the Coder tests
+BEDROCK_STATIC = """apiVersion: reconciler/v1
+kind: Provider
+metadata:
+  name: bedrock-static
+spec:
+  type: bedrock
+  settings:
+    bedrock:
+      region: us-west-2
+      model: global.anthropic.claude-sonnet-4-5-20250929-v1:0
+      small_fast_model: global.anthropic.claude-haiku-4-5-20251001-v1:0
+      access_key: {env: AWS_ACCESS_KEY_ID}
+      access_key_secret: {env: AWS_SECRET_ACCESS_KEY}
+"""

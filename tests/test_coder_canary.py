@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.cliharness import Manifests, example_manifests
+from tests.cliharness import BEDROCK_STATIC, Manifests, example_manifests
 from tests.conftest import run_cli
 from tests.fakecoder import FakeCoder
 from tests.fakecoder.fixtures import DEFAULT_ORGANIZATION, DEFAULT_PRICE_BOOK
@@ -28,20 +28,6 @@ CANARY = "sk-canary-c0der-7f3a9c1e5b2d4f6a"
 TOKEN = "tok-canary-9d8e7f6a5b4c3d2e1f00"
 WRONG_TOKEN = "tok-wrong-1a2b3c4d5e6f7a8b9c0d"
 PROVIDERS = "/api/v2/ai/providers"
-BEDROCK_STATIC = """apiVersion: reconciler/v1
-kind: Provider
-metadata:
-  name: bedrock-static
-spec:
-  type: bedrock
-  settings:
-    bedrock:
-      region: us-west-2
-      model: global.anthropic.claude-sonnet-4-5-20250929-v1:0
-      small_fast_model: global.anthropic.claude-haiku-4-5-20251001-v1:0
-      access_key: {env: AWS_ACCESS_KEY_ID}
-      access_key_secret: {env: AWS_SECRET_ACCESS_KEY}
-"""
 PLAINTEXT = f"""apiVersion: reconciler/v1
 kind: Provider
 metadata:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cliharness import BEDROCK_STATIC
 from tests.conftest import EXAMPLES, run_cli
 from tests.fakecoder import FakeCoder, fixtures
 
@@ -189,22 +190,6 @@ def test_the_token_never_shows_and_bad_tokens_fail_plainly(fake_coder: FakeCoder
     assert "no Coder session token: set CODER_SESSION_TOKEN or pass --token-file" in missing.stderr
     remote = run_cli("plan", str(manifests), "--store", "coder+http://coder.example.com", env=env)
     assert remote.returncode == 1 and "only for loopback" in remote.stderr
-
-
-BEDROCK_STATIC = """apiVersion: reconciler/v1
-kind: Provider
-metadata:
-  name: bedrock-static
-spec:
-  type: bedrock
-  settings:
-    bedrock:
-      region: us-west-2
-      model: global.anthropic.claude-sonnet-4-5-20250929-v1:0
-      small_fast_model: global.anthropic.claude-haiku-4-5-20251001-v1:0
-      access_key: {env: AWS_ACCESS_KEY_ID}
-      access_key_secret: {env: AWS_SECRET_ACCESS_KEY}
-"""
 
 
 def test_write_only_bedrock_keys_settle_and_rotate_on_request(fake_coder: FakeCoder, tmp_path: Path) -> None:

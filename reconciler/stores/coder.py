@@ -128,9 +128,9 @@ class CoderStore:
         """A SQL store's lock when `lock_store` is set; else a file lock on this machine."""
         if self._lock_store is not None:
             return _store_lock(self._lock_store, timeout, holder)
-        from reconciler.stores.sqlite import SqliteDialect
+        from reconciler.stores.sqlite import file_lock
 
-        return SqliteDialect(self._lock_path()).lock(timeout, holder)
+        return file_lock(self._lock_path(), timeout, holder)
 
     def read(self) -> State:
         state, self._index = self._read()
@@ -222,7 +222,7 @@ class CoderStore:
         cache = self._environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         place = urlsplit(self.url)
         name = re.sub(r"[^A-Za-z0-9.-]", "_", f"coder-{place.netloc}{place.path}")
-        return Path(cache) / "reconciler" / "locks" / name
+        return Path(cache) / "reconciler" / "locks" / f"{name}.lock"
 
 
 # -- reading ----------------------------------------------------------------------------------

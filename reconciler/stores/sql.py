@@ -31,7 +31,7 @@ from reconciler.changes import APPLIED, CREATE, DELETE, REPLACE, UPDATE, Change,
 from reconciler.errors import SecretError, StoreError, UsageError
 from reconciler.prices import default_price_book
 from reconciler.secrets import ENCRYPTION_KEY_ENV, Cipher, Secret, fingerprint
-from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Record, State, key_text
+from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Record, State, key_text, secret_slot_paths
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
 
 DEFAULT_ORGANIZATION = "default"
@@ -288,16 +288,6 @@ DELETE_META = "DELETE FROM object_meta WHERE kind = ? AND key = ?"
 RENAME_SECRET = "UPDATE secrets SET ref = ? WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRET = "DELETE FROM secrets WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRETS_OF = "DELETE FROM secrets WHERE kind = ? AND owner = ?"
-
-
-def _secret_slots(record: Record) -> Iterator[tuple[str, str, Secret]]:
-    """(slot, group, secret) for each secret slot of a record; groups as `state.secret_slots`'."""
-    for position, item in enumerate(record.get("api_keys") or []):
-        yield f"api_keys/{position}", "api_keys", item
-    for variant, body in (record.get("settings") or {}).items():
-        for name, value in body.items():
-            if isinstance(value, Secret):
-                yield f"settings/{variant}/{name}", "settings", value
 
 
 def _place_secret(record: Record, slot: str, secret: Secret) -> None:
@@ -631,7 +621,7 @@ class _Writer:
         fresh = change.action in (CREATE, REPLACE)
         ops: list[Op] = []
         kept: dict[str, str | None] = {}
-        for slot, group, secret in _secret_slots(after):
+        for slot, group, secret in secret_slot_paths(after):
             kept[slot] = secret.ref
             if not fresh and group not in change.send_secrets and slot in stored:
                 if secret.ref is not None and stored[slot] != secret.ref:  # renamed reference

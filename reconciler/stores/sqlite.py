@@ -10,7 +10,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -72,34 +72,8 @@ class SqliteDialect:
     def describe(self, exc: Exception, conn: Connection | None) -> str:
         return str(exc) or type(exc).__name__
 
-    @contextmanager
-    def lock(self, timeout: float, holder: str) -> Iterator[None]:
-        try:
-            fd = _private_file(self.lock_path)
-        except OSError as exc:
-            reason = exc.strerror
-            raise StoreError(f"cannot create the lock file {self.lock_path}: {reason}") from None
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        holder_was = _read_identity(self.lock_path)
-                        raise LockError(lock_message(holder_was, timeout)) from None
-                    time.sleep(min(LOCK_POLL_SECONDS, remaining))
-            identity = json.dumps(holder_identity(holder)).encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, identity, 0)
-            try:
-                yield
-            finally:
-                os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)  # releases the flock (as the OS does when a holder is killed)
+    def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
+        return file_lock(self.lock_path, timeout, holder)
 
 
 def _private_file(path: Path) -> int:
@@ -131,3 +105,35 @@ class SqliteStore(SqlStore):
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, SqliteDialect(sqlite_path(url)), **options)
+
+
+@contextmanager
+def file_lock(lock_path: Path, timeout: float, holder: str) -> Iterator[None]:
+    """An exclusive flock on `lock_path` (mode 0600) holding the holder's identity; waits up to
+    `timeout` s, then LockError naming the holder. The OS releases it when a holder is killed."""
+    try:
+        fd = _private_file(lock_path)
+    except OSError as exc:
+        reason = exc.strerror
+        raise StoreError(f"cannot create the lock file {lock_path}: {reason}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    holder_was = _read_identity(lock_path)
+                    raise LockError(lock_message(holder_was, timeout)) from None
+                time.sleep(min(LOCK_POLL_SECONDS, remaining))
+        identity = json.dumps(holder_identity(holder)).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, identity, 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock (as the OS does when a holder is killed)
