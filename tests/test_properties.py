@@ -487,11 +487,12 @@ def test_no_plan_or_report_ever_holds_a_secret_value(
 
 
 def test_the_strategies_reach_the_interesting_cases() -> None:
-    """The generated sets are not trivially small: counted over a fixed sample."""
+    """The generated sets are not trivially small: counted over a fixed sample (of 100, so that the
+    thresholds hold whichever sequence a Hypothesis release derives from the fixed seed)."""
     kinds: dict[str, int] = {}
     secrets = 0
 
-    @settings(max_examples=40, derandomize=True, database=None)
+    @settings(max_examples=100, derandomize=True, database=None)
     @given(manifest_sets())
     def count(m: ManifestSet) -> None:
         nonlocal secrets
