@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from reconciler.state import Key, Record, from_json, key_text, to_json
@@ -61,7 +62,7 @@ class Change:
     depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
     meta: dict[str, Any] | None = None  # labels and annotations, for stores that keep them
 
-    @property
+    @cached_property
     def id(self) -> str:
         return f"{self.kind}/{key_text(self.key)}"
 

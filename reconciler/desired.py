@@ -97,12 +97,7 @@ def model_key(model: Model, default_org: str) -> Key:
 
 def _put(state: State, kind: str, key: Key, record: Record, meta: Meta) -> None:
     state.of(kind)[key] = record
-    line, _ = meta.doc.locate(())
-    state.meta[(kind, key)] = {
-        "labels": meta.labels,
-        "annotations": meta.annotations,
-        "source": f"{meta.doc.file}:{line}",
-    }
+    state.meta[(kind, key)] = {"labels": meta.labels, "annotations": meta.annotations}
 
 
 def _prices(
@@ -129,13 +124,12 @@ def _prices(
         metas.setdefault(key, catalog_meta[id(entry.doc)])
     out: dict[Key, tuple[Record, Meta]] = {}
     for key, given in layers.items():
-        record: Record = {}
-        for name in PRICE_FIELDS:
-            source = next((layer for layer in given if name in layer), None)
-            if source is not None:
-                record[name] = to_micros(source[name])
-            else:
-                record[name] = book.get(key, {}).get(name)
+        chosen: dict[str, Any] = {}
+        for layer in given:
+            for name, value in layer.items():
+                chosen.setdefault(name, value)  # the first layer that names a field wins
+        booked = book.get(key, {})
+        record = {name: to_micros(chosen[name]) if name in chosen else booked.get(name) for name in PRICE_FIELDS}
         if any(v is not None for v in record.values()):
             out[key] = (record, metas[key])
     return out

@@ -138,11 +138,13 @@ def _compare_one(
 ) -> Change | None:
     if have is None and kind == PRICE and actual.default_prices.get(key) == want:
         return None  # no custom price, and the store's default price book already says so
-    secrets_out = _secret_groups(want, have, options.rotate_secrets, plan, write_only)
+    # (group, secret) of each slot; only a provider's record has any
+    wanted = list(secret_slots(want)) if kind == PROVIDER else []
+    present = list(secret_slots(have)) if kind == PROVIDER and have is not None else []
+    secrets_out = _secret_groups(wanted, present, have is None, options.rotate_secrets, plan, write_only)
     if have is None:
-        needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
-        return Change(CREATE, kind, key, None, want, (), needs=needs, meta=meta,
-                      send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
+        return Change(CREATE, kind, key, None, want, (), needs=_refs(wanted), meta=meta,
+                      send_secrets=tuple(sorted(secrets_out)))
     # secrets the store never shows are left out of the comparison, which could otherwise never
     # settle; they are sent on create, replace or --rotate-secrets
     compared_want, compared_have = _without_secrets(want, write_only), _without_secrets(have, write_only)
@@ -150,17 +152,20 @@ def _compare_one(
         return None
     for name in IMMUTABLE.get(kind, ()):
         if want.get(name) != have.get(name):
-            needs = tuple(s.ref for _, s in secret_slots(want) if s.ref)
             reason = f"{name} cannot change in place ({have.get(name)} -> {want.get(name)})"
-            return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=needs, meta=meta,
-                          send_secrets=tuple(sorted({g for g, _ in secret_slots(want)})))
-    needs = tuple(s.ref for g, s in secret_slots(want) if g in secrets_out and s.ref)
+            return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=_refs(wanted),
+                          meta=meta, send_secrets=tuple(sorted({g for g, _ in wanted})))
     diff = _diff(compared_have, compared_want)
     if not diff and secrets_out:
         diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
                           note="(resent: --rotate-secrets)"),)
-    return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)), needs=needs,
-                  meta=meta)
+    return Change(UPDATE, kind, key, have, want, diff, send_secrets=tuple(sorted(secrets_out)),
+                  needs=_refs(wanted, secrets_out), meta=meta)
+
+
+def _refs(slots: list[tuple[str, Secret]], groups: set[str] | None = None) -> tuple[str, ...]:
+    """The references of the slots (of `groups` only, when given) that a write needs."""
+    return tuple(s.ref for g, s in slots if s.ref and (groups is None or g in groups))
 
 
 def stored_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -203,24 +208,25 @@ def _without_secrets(record: Record, groups: frozenset[str]) -> Record:
 
 
 def _secret_groups(
-    want: Record, have: Record | None, rotate: bool, plan: Plan, write_only: frozenset[str] = frozenset()
+    wanted: list[tuple[str, Secret]], present: list[tuple[str, Secret]], creating: bool, rotate: bool, plan: Plan,
+    write_only: frozenset[str] = frozenset(),
 ) -> set[str]:
-    """Secret groups to resend: changed ones (a write-only group never shows a change),
-    or every one with --rotate-secrets."""
-    wanted: dict[str, list[Secret]] = {}
-    for group, secret in secret_slots(want):
-        wanted.setdefault(group, []).append(secret)
-        if have is not None and secret.view is None and secret.ref:
+    """Secret groups to resend, from the (group, secret) slots wanted and present: all of them on a
+    create or with --rotate-secrets, else the changed ones (a write-only group never shows a change)."""
+    if not wanted and not present:
+        return set()
+    by_group: dict[str, list[Secret]] = {}
+    for group, secret in wanted:
+        by_group.setdefault(group, []).append(secret)
+        if not creating and secret.view is None and secret.ref:
             plan.unverifiable.append(secret.ref)
-    if have is None:
-        return set(wanted)
-    present: dict[str, list[Secret]] = {}
-    for group, secret in secret_slots(have):
-        present.setdefault(group, []).append(secret)
-    if rotate:
-        return set(wanted)
-    return {g for g in wanted.keys() | present.keys()
-            if g not in write_only and wanted.get(g, []) != present.get(g, [])}
+    if creating or rotate:
+        return set(by_group)
+    stored: dict[str, list[Secret]] = {}
+    for group, secret in present:
+        stored.setdefault(group, []).append(secret)
+    return {g for g in by_group.keys() | stored.keys()
+            if g not in write_only and by_group.get(g, []) != stored.get(g, [])}
 
 
 def creation_diff(after: Record) -> tuple[FieldDiff, ...]:

@@ -38,7 +38,7 @@ class State:
     default_organization: str = "default"
     # the store's default price book: (provider type, model) -> price record
     default_prices: dict[Key, Record] = field(default_factory=dict)
-    # (kind, key) -> {"labels": {...}, "annotations": {...}, "source": "file:line"}; not compared
+    # (kind, key) -> {"labels": {...}, "annotations": {...}}; not compared
     meta: dict[tuple[str, Key], dict[str, Any]] = field(default_factory=dict)
 
     def of(self, kind: str) -> dict[Key, Record]:
@@ -84,9 +84,9 @@ def normalize_url(url: str | None) -> str | None:
 def prune_none(value: Any) -> Any:
     """Drop None-valued keys at every depth (an omitted option and a null one mean the same)."""
     if isinstance(value, dict):
-        return {k: prune_none(v) for k, v in value.items() if v is not None}
+        return {k: prune_none(v) if isinstance(v, dict | list) else v for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [prune_none(v) for v in value]
+        return [prune_none(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

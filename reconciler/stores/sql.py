@@ -176,8 +176,11 @@ def _record_key_ids(tx: Tx) -> None:
 # Records <-> rows: one table per kind, its key columns first.
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # json.dumps builds one per call
+
+
 def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return None if value is None else _ENCODE(value)
 
 
 def _load(text: str | None) -> Any:
@@ -562,6 +565,17 @@ class SqlStore:
         ]
 
 
+def _meta_ops(change: Change) -> list[Op]:
+    """Keep an object's labels and annotations; a row only for an object that has some."""
+    if change.action != DELETE and change.meta is None:
+        return []  # the plan leaves them as they are
+    if change.action != DELETE and (change.meta.get("labels") or change.meta.get("annotations")):
+        return [(UPSERT_META, (change.kind, _dump(list(change.key)), _dump(change.meta)))]
+    if change.action == CREATE:
+        return []  # nothing stored yet to remove
+    return [(DELETE_META, (change.kind, _dump(list(change.key))))]
+
+
 def _history_result(result: ChangeResult) -> dict[str, Any]:
     """What history keeps of a result: which change, and how it went (its diff is in the plan)."""
     out = {"id": result.change.id, "action": result.change.action, "status": result.status}
@@ -596,10 +610,7 @@ class _Writer:
             table = TABLES.get(change.kind)
             if table is None or change.action not in (CREATE, UPDATE, DELETE, REPLACE):
                 raise StoreError(f"{change.id}: a SQL store cannot {change.action} a {change.kind}")
-            if change.action == DELETE:
-                meta_ops.append((DELETE_META, (change.kind, _dump(list(change.key)))))
-            elif change.meta is not None:
-                meta_ops.append((UPSERT_META, (change.kind, _dump(list(change.key)), _dump(change.meta))))
+            meta_ops += _meta_ops(change)
             if change.action in (DELETE, REPLACE):
                 ops.append((table.delete_sql, change.key))
                 if change.kind == PROVIDER:
