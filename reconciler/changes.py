@@ -66,6 +66,12 @@ class Change:
     def id(self) -> str:
         return f"{self.kind}/{key_text(self.key)}"
 
+    def depending_on(self, ids: tuple[str, ...]) -> Change:
+        """This change, needing the changes `ids` first (`dataclasses.replace` at a third of the cost:
+        a plan of 10,000 models makes 10,000 of these)."""
+        return Change(self.action, self.kind, self.key, self.before, self.after, self.diff, self.reason,
+                      self.send_secrets, self.needs, ids, self.meta)
+
     def field_diffs(self) -> tuple[FieldDiff, ...]:
         """The per-field diff. A create's is its new record, listed only when something reads it:
         an apply of thousands of new objects never needs it."""

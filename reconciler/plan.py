@@ -6,7 +6,7 @@ both sides); only the few that differ get a field-by-field diff.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.changes import (
@@ -370,4 +370,4 @@ def _link_dependencies(changes: list[Change]) -> None:
             needs += model_deletes.get(change.key[0], [])
         present = tuple(n for n in needs if n in ids and n != change.id)
         if present:
-            changes[i] = replace(change, depends_on=present)
+            changes[i] = change.depending_on(present)

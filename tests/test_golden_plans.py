@@ -121,3 +121,16 @@ def test_whole_floats_in_integer_fields_plan_as_integers(tmp_path: Path) -> None
     assert model.after is not None
     limit, tokens = model.after["context_limit"], model.after["config"]["max_output_tokens"]
     assert (limit, tokens) == (200000, 4096) and type(limit) is int and type(tokens) is int
+
+
+def test_depending_on_keeps_every_other_field_of_the_change() -> None:
+    """`Change.depending_on` spells out the fields that `dataclasses.replace` would copy: a field added
+    to Change and forgotten there fails here."""
+    import dataclasses
+
+    from reconciler.changes import UPDATE, Change, FieldDiff
+
+    values = {f.name: object() for f in dataclasses.fields(Change)}
+    values.update(action=UPDATE, diff=(FieldDiff("display_name", "a", "b"),))
+    change = Change(**values)
+    assert change.depending_on(("Provider/x",)) == dataclasses.replace(change, depends_on=("Provider/x",))

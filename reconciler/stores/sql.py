@@ -25,13 +25,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from reconciler.changes import APPLIED, CREATE, DELETE, REPLACE, UPDATE, Change, ChangeResult
 from reconciler.errors import SecretError, StoreError, UsageError
 from reconciler.prices import default_price_book
 from reconciler.secrets import ENCRYPTION_KEY_ENV, Cipher, Secret, fingerprint
-from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Record, State, key_text, secret_slot_paths
+from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, State, key_text, secret_slot_paths
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
 
 DEFAULT_ORGANIZATION = "default"
@@ -183,6 +184,11 @@ def _dump(value: Any) -> str | None:
     return None if value is None else _ENCODE(value)
 
 
+def _key_json(key: Key) -> str:
+    """`_dump(list(key))` for a key of strings, without the encoder's per-call cost."""
+    return "[" + ",".join(map(encode_basestring_ascii, key)) + "]"
+
+
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -216,13 +222,26 @@ class _Table:
     columns: tuple[_Column, ...]
 
     def to_row(self, record: Record) -> Row:
-        return tuple(
-            c.encode(record.get(c.field)) if c.encode else record.get(c.field) for c in self.columns
-        )
+        get = record.get
+        return tuple([encode(get(name)) if encode else get(name) for name, encode in self._encoders])
 
     def from_row(self, row: Row) -> Record:
-        pairs = zip(self.columns, row, strict=True)
-        return {c.field: c.decode(v) if c.decode else v for c, v in pairs}
+        record = dict(zip(self._fields, row, strict=True))
+        for name, decode in self._decoders:
+            record[name] = decode(record[name])
+        return record
+
+    @cached_property
+    def _fields(self) -> tuple[str, ...]:
+        return tuple(c.field for c in self.columns)
+
+    @cached_property
+    def _encoders(self) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+        return tuple((c.field, c.encode) for c in self.columns)
+
+    @cached_property
+    def _decoders(self) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+        return tuple((c.field, c.decode) for c in self.columns if c.decode)
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -567,13 +586,15 @@ class SqlStore:
 
 def _meta_ops(change: Change) -> list[Op]:
     """Keep an object's labels and annotations; a row only for an object that has some."""
-    if change.action != DELETE and change.meta is None:
-        return []  # the plan leaves them as they are
-    if change.action != DELETE and (change.meta.get("labels") or change.meta.get("annotations")):
-        return [(UPSERT_META, (change.kind, _dump(list(change.key)), _dump(change.meta)))]
+    meta = change.meta
+    if change.action != DELETE:
+        if meta is None:
+            return []  # the plan leaves them as they are
+        if meta.get("labels") or meta.get("annotations"):
+            return [(UPSERT_META, (change.kind, _key_json(change.key), _dump(meta)))]
     if change.action == CREATE:
         return []  # nothing stored yet to remove
-    return [(DELETE_META, (change.kind, _dump(list(change.key))))]
+    return [(DELETE_META, (change.kind, _key_json(change.key)))]
 
 
 def _history_result(result: ChangeResult) -> dict[str, Any]:
