@@ -25,7 +25,6 @@ from reconciler.state import (
     Record,
     State,
     normalize_url,
-    prune_none,
 )
 
 # (reference, group) -> the store's view of the referenced value, or None when unknown
@@ -66,7 +65,7 @@ def desired_state(manifests: Manifests, actual: State, view_of: ViewOf) -> State
             "default": m.default,
             "context_limit": m.context_limit,
             "compression_threshold": m.compression_threshold,
-            "config": prune_none(m.config),
+            "config": m.config,  # canonical already (manifest.model.canonical)
         }
         _put(state, MODEL, model_key(m, org), record, m.meta)
 

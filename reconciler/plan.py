@@ -23,6 +23,7 @@ from reconciler.secrets import Secret
 from reconciler.state import (
     KIND_ORDER,
     MODEL,
+    NO_META,
     OVERRIDE,
     PRICE,
     PROVIDER,
@@ -110,7 +111,7 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
     for kind in KIND_ORDER:
         wanted, present = desired.of(kind), actual.of(kind)
         for key in sorted(wanted):
-            meta = stored_meta(desired.meta.get((kind, key))) if capabilities.keeps_metadata else None
+            meta = desired.meta.get((kind, key), NO_META) if capabilities.keeps_metadata else None
             change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan,
                                   capabilities.write_only_secrets, meta)
             if change is None and meta is not None:
@@ -168,15 +169,9 @@ def _refs(slots: list[tuple[str, Secret]], groups: set[str] | None = None) -> tu
     return tuple(s.ref for g, s in slots if s.ref and (groups is None or g in groups))
 
 
-def stored_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """The part of an object's metadata a store keeps: labels and annotations."""
-    meta = meta or {}
-    return {"labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}
-
-
 def _metadata_change(kind: str, key: Key, want: dict[str, Any], actual: State) -> Change | None:
     """An object whose record is unchanged but whose labels or annotations changed: an update."""
-    have = stored_meta(actual.meta.get((kind, key)))
+    have = actual.meta.get((kind, key), NO_META)
     if want == have or key not in actual.of(kind):
         return None  # unchanged, or nothing stored to hold it (a price the default book gives)
     record = actual.of(kind)[key]

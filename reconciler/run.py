@@ -18,6 +18,7 @@ from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
 from reconciler.planfile import load_plan
 from reconciler.secrets import SecretResolver
+from reconciler.state import State
 from reconciler.stores.base import ProgressCallback, RunInfo, Store
 from reconciler.validate import ValidationResult, validate_paths
 
@@ -34,6 +35,7 @@ class InvalidManifests(ReconcilerError):
 class PlanOutcome:
     validation: ValidationResult | None
     plan: Plan
+    desired: State | None = None  # what the manifests ask for (before --select narrows it)
 
 
 def holder_identity() -> str:
@@ -57,7 +59,7 @@ def make_plan(
         return None if plaintext is None else store.secret_view(plaintext, group)
 
     desired = desired_state(validation.manifests, actual, view_of)
-    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options))
+    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options), desired)
 
 
 def apply_manifests(

@@ -26,6 +26,8 @@ PROVIDER_FIELDS = ("type", "display_name", "icon", "enabled", "base_url", "api_k
 MODEL_FIELDS = ("display_name", "enabled", "default", "context_limit", "compression_threshold", "config")
 OVERRIDE_FIELDS = ("provider", "model", "reasoning_effort")
 
+NO_META: dict[str, Any] = {"labels": {}, "annotations": {}}  # an object's metadata when it has none; never mutated
+
 # (view of a plaintext) -> the store's view, or None when the store cannot tell
 SecretViewer = Callable[[str], "str | None"]
 
@@ -38,7 +40,7 @@ class State:
     default_organization: str = "default"
     # the store's default price book: (provider type, model) -> price record
     default_prices: dict[Key, Record] = field(default_factory=dict)
-    # (kind, key) -> {"labels": {...}, "annotations": {...}}; not compared
+    # (kind, key) -> {"labels": {...}, "annotations": {...}}, both always there; not compared
     meta: dict[tuple[str, Key], dict[str, Any]] = field(default_factory=dict)
 
     def of(self, kind: str) -> dict[Key, Record]:

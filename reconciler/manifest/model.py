@@ -90,7 +90,7 @@ class Model:
     default: bool
     context_limit: int
     compression_threshold: int
-    config: dict[str, Any]
+    config: dict[str, Any]  # canonical (see `canonical`)
     pricing: dict[str, Any]  # only the fields the manifest gives; values as written
 
     @property
@@ -204,21 +204,22 @@ def _settings(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     return {variant: body}
 
 
-def whole_numbers(value: Any) -> Any:
-    """Whole floats as ints, at every depth: JSON Schema counts 200000.0 as an integer, but the
-    gateway (Go) refuses it for an integer field; an int is fine where it expects a float."""
+def canonical(value: Any) -> Any:
+    """A value as the stores hold it, at every depth: whole floats as ints (JSON Schema counts
+    200000.0 as an integer, but the gateway, in Go, refuses it for an integer field; an int is fine
+    where it expects a float), and no null-valued keys (an omitted option and a null one mean the same)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: whole_numbers(v) for k, v in value.items()}
+        return {k: canonical(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [whole_numbers(v) for v in value]
+        return [canonical(v) for v in value]
     return value
 
 
 def _model(meta: Meta, spec: dict[str, Any]) -> Model:
-    limit = whole_numbers(spec["context_limit"])
-    threshold = whole_numbers(spec.get("compression_threshold"))
+    limit = canonical(spec["context_limit"])
+    threshold = canonical(spec.get("compression_threshold"))
     return Model(
         meta=meta,
         organization=spec.get("organization"),
@@ -229,6 +230,6 @@ def _model(meta: Meta, spec: dict[str, Any]) -> Model:
         default=spec.get("default", False),
         context_limit=limit,
         compression_threshold=default_compression_threshold(limit) if threshold is None else threshold,
-        config=whole_numbers(spec.get("config") or {}),
+        config=canonical(spec.get("config") or {}),
         pricing=dict(spec.get("pricing") or {}),
     )

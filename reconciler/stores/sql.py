@@ -483,8 +483,10 @@ class SqlStore:
             slots = tx.rows(
                 "SELECT owner, slot, ref, fingerprint FROM secrets WHERE kind = ?", (PROVIDER,)
             )
-            for kind, key, meta in tx.rows("SELECT kind, key, meta FROM object_meta"):
-                state.meta[(kind, tuple(json.loads(key)))] = json.loads(meta)
+            for kind, key, text in tx.rows("SELECT kind, key, meta FROM object_meta"):
+                meta = json.loads(text)
+                state.meta[(kind, tuple(json.loads(key)))] = {
+                    "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
         providers = state.of(PROVIDER)
         for record in providers.values():
             record["api_keys"] = []
