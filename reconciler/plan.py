@@ -181,8 +181,10 @@ def _metadata_change(kind: str, key: Key, want: dict[str, Any], actual: State) -
 
 
 def _refuse_protected_replace(change: Change, desired: State, plan: Plan) -> None:
+    if change.action != REPLACE:
+        return
     annotations = desired.meta.get((change.kind, change.key), {}).get("annotations", {})
-    if change.action == REPLACE and str(annotations.get(PROTECT, "")).lower() == "true":
+    if str(annotations.get(PROTECT, "")).lower() == "true":
         plan.refusal = plan.refusal or (
             f"{change.id} is protected ({PROTECT}: \"true\") but the plan replaces it "
             f"({change.reason}); remove the annotation to allow it"

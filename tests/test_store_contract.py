@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import os
 import signal
 import socket
@@ -503,6 +504,33 @@ def test_a_lock_held_by_a_killed_process_is_released(backend: Backend) -> None:
             holder.stdout.close()
 
 
+def test_labels_and_annotations_are_kept_per_object(store: SqlStore) -> None:
+    """Each object's metadata as its change gave it, whether or not other objects share the same
+    dicts; none stored for an object without any; a change without metadata leaves it alone."""
+    shared, protect = {"team": "ml"}, {"reconciler/protect": "true"}
+    variants: list[dict[str, Any]] = [
+        {"labels": shared, "annotations": {}},
+        {"labels": dict(shared), "annotations": protect},
+        {"labels": {}, "annotations": {}},
+        {"labels": shared, "annotations": protect},
+    ]
+    first = [dataclasses.replace(c, meta=variants[i % len(variants)]) for i, c in enumerate(creates(sample()))]
+    store.apply(first, SECRETS, RUN)
+    assert store.read().meta == {(c.kind, c.key): c.meta for c in first if c.meta != variants[2]}
+
+    cleared, relabelled, untouched = first[0], first[1], first[3]
+    store.apply([
+        Change(UPDATE, cleared.kind, cleared.key, cleared.after, cleared.after, meta={"labels": {}, "annotations": {}}),
+        Change(UPDATE, relabelled.kind, relabelled.key, relabelled.after, relabelled.after,
+               meta={"labels": {"team": "infra"}, "annotations": {}}),
+        Change(UPDATE, untouched.kind, untouched.key, untouched.after, untouched.after),  # meta None
+    ], SECRETS, RUN)
+    meta = store.read().meta
+    assert (cleared.kind, cleared.key) not in meta
+    assert meta[(relabelled.kind, relabelled.key)] == {"labels": {"team": "infra"}, "annotations": {}}
+    assert meta[(untouched.kind, untouched.key)] == variants[3]
+
+
 # -- opening ----------------------------------------------------------------------------------
 
 
@@ -511,6 +539,45 @@ def test_a_store_from_a_newer_reconciler_is_refused(backend: Backend) -> None:
     backend.query("UPDATE meta SET value = '999' WHERE name = 'schema_version'")
     with pytest.raises(StoreError, match="created by a newer reconciler"):
         backend.open()
+
+
+def test_a_schema_2_store_keeps_its_labels_and_annotations_through_the_migration(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema 2 kept labels and annotations in a table of their own; schema 3 keeps them in the row."""
+    from reconciler.stores import sql
+
+    with monkeypatch.context() as old:
+        old.setattr(sql, "MIGRATIONS", sql.MIGRATIONS[:2])
+        old.setattr(sql, "SCHEMA_VERSION", 2)
+        backend.open().close()
+    backend.query("INSERT INTO providers (name, type, display_name, icon, enabled, base_url, settings)"
+                  " VALUES ('compat', 'openai-compat', 'Compat', '', TRUE, 'https://llm.example.com/v1', NULL)")
+    for model in ("m1", "m2", "m3"):
+        backend.query("INSERT INTO models (organization, provider, model, display_name, enabled, is_default,"
+                      f" context_limit, compression_threshold, config) VALUES ('default', 'compat', '{model}',"
+                      f" '{model}', TRUE, {'TRUE' if model == 'm1' else 'FALSE'}, 1000, 70, '{{}}')")
+    protected = '{"annotations":{"reconciler/protect":"true"},"labels":{}}'
+    labelled = '{"annotations":{},"labels":{"team":"ml"}}'
+    for kind, key, meta in [
+        (PROVIDER, '["compat"]', protected),
+        (MODEL, '["default","compat","m1"]', labelled),
+        (MODEL, '["default","compat","m2"]', '{"annotations":{},"labels":{}}'),  # none: schema 2 kept a row
+        (MODEL, '["default","compat","gone"]', labelled),  # an object no longer there
+    ]:
+        backend.query(f"INSERT INTO object_meta (kind, key, meta) VALUES ('{kind}', '{key}', '{meta}')")
+
+    state = backend.open().read()
+
+    assert state.meta == {
+        (PROVIDER, ("compat",)): {"labels": {}, "annotations": {"reconciler/protect": "true"}},
+        (MODEL, ("default", "compat", "m1")): {"labels": {"team": "ml"}, "annotations": {}},
+    }
+    assert sorted(state.of(MODEL)) == [("default", "compat", m) for m in ("m1", "m2", "m3")]
+    assert backend.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("3",)]
+    tables = ("SELECT name FROM sqlite_master WHERE type = 'table'" if isinstance(backend, SqliteBackend) else
+              "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+    assert "object_meta" not in {name for (name,) in backend.query(tables)}
 
 
 def test_unknown_options_are_usage_errors(backend: Backend) -> None:

@@ -25,14 +25,13 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from reconciler.changes import APPLIED, CREATE, DELETE, REPLACE, UPDATE, Change, ChangeResult
 from reconciler.errors import SecretError, StoreError, UsageError
 from reconciler.prices import default_price_book
 from reconciler.secrets import ENCRYPTION_KEY_ENV, Cipher, Secret, fingerprint
-from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, State, key_text, secret_slot_paths
+from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Record, State, key_text, secret_slot_paths
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
 
 DEFAULT_ORGANIZATION = "default"
@@ -155,7 +154,33 @@ def _object_meta_v2(tx: Tx, dialect: Dialect) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1, _object_meta_v2]
+# the object tables as migration 3 found them: kind -> (table, key columns)
+_V3_TABLES = {
+    PROVIDER: ("providers", ("name",)),
+    MODEL: ("models", ("organization", "provider", "model")),
+    PRICE: ("prices", ("provider_type", "model")),
+    OVERRIDE: ("overrides", ("organization", "context")),
+    SETTINGS: ("settings", ("id",)),
+}
+
+
+def _meta_in_rows_v3(tx: Tx, dialect: Dialect) -> None:
+    """Labels and annotations move into their object's row (NULL when it has none): an apply writes
+    one row per object instead of two, and a read needs no second table."""
+    for table, _ in _V3_TABLES.values():
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN meta TEXT")
+    moved: dict[str, list[Row]] = {}
+    for kind, key, text in tx.rows("SELECT kind, key, meta FROM object_meta"):
+        meta = json.loads(text)
+        if kind in _V3_TABLES and (meta.get("labels") or meta.get("annotations")):
+            moved.setdefault(kind, []).append((text, *json.loads(key)))
+    for kind, rows in moved.items():
+        table, key = _V3_TABLES[kind]
+        tx.executemany(f"UPDATE {table} SET meta = ? WHERE " + " AND ".join(f"{c} = ?" for c in key), rows)
+    tx.execute("DROP TABLE object_meta")
+
+
+MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1, _object_meta_v2, _meta_in_rows_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -182,11 +207,6 @@ _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # json
 
 def _dump(value: Any) -> str | None:
     return None if value is None else _ENCODE(value)
-
-
-def _key_json(key: Key) -> str:
-    """`_dump(list(key))` for a key of strings, without the encoder's per-call cost."""
-    return "[" + ",".join(map(encode_basestring_ascii, key)) + "]"
 
 
 def _load(text: str | None) -> Any:
@@ -249,12 +269,21 @@ class _Table:
 
     @cached_property
     def select_sql(self) -> str:
-        return f"SELECT {', '.join(self.names)} FROM {self.name}"
+        """The key columns, the record's columns, and last the object's metadata."""
+        return f"SELECT {', '.join(self.names)}, meta FROM {self.name}"
 
     @cached_property
     def upsert_sql(self) -> str:
-        names = self.names
-        updates = ", ".join(f"{c.name} = excluded.{c.name}" for c in self.columns)
+        """Key, record and metadata (see `upsert_keeping_meta_sql`)."""
+        return self._upsert((*self.names, "meta"))
+
+    @cached_property
+    def upsert_keeping_meta_sql(self) -> str:
+        """Key and record; the stored metadata stays as it is."""
+        return self._upsert(self.names)
+
+    def _upsert(self, names: tuple[str, ...]) -> str:
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names[len(self.key):])
         return (
             f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
             f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
@@ -302,11 +331,6 @@ UPSERT_SECRET = (
     " ref = excluded.ref, key_id = excluded.key_id, ciphertext = excluded.ciphertext,"
     " fingerprint = excluded.fingerprint"
 )
-UPSERT_META = (
-    "INSERT INTO object_meta (kind, key, meta) VALUES (?, ?, ?)"
-    " ON CONFLICT (kind, key) DO UPDATE SET meta = excluded.meta"
-)
-DELETE_META = "DELETE FROM object_meta WHERE kind = ? AND key = ?"
 RENAME_SECRET = "UPDATE secrets SET ref = ? WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRET = "DELETE FROM secrets WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRETS_OF = "DELETE FROM secrets WHERE kind = ? AND owner = ?"
@@ -477,16 +501,17 @@ class SqlStore:
         with self._transaction(doing, write=False) as tx:
             for kind, table in TABLES.items():
                 width = len(table.key)
-                state.objects[kind] = {
-                    row[:width]: table.from_row(row[width:]) for row in tx.rows(table.select_sql)
-                }
+                records = state.objects[kind] = {}
+                for row in tx.rows(table.select_sql):
+                    key = row[:width]
+                    records[key] = table.from_row(row[width:-1])
+                    if row[-1] is not None:
+                        meta = json.loads(row[-1])
+                        state.meta[(kind, key)] = {
+                            "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
             slots = tx.rows(
                 "SELECT owner, slot, ref, fingerprint FROM secrets WHERE kind = ?", (PROVIDER,)
             )
-            for kind, key, text in tx.rows("SELECT kind, key, meta FROM object_meta"):
-                meta = json.loads(text)
-                state.meta[(kind, tuple(json.loads(key)))] = {
-                    "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
         providers = state.of(PROVIDER)
         for record in providers.values():
             record["api_keys"] = []
@@ -586,19 +611,6 @@ class SqlStore:
         ]
 
 
-def _meta_ops(change: Change) -> list[Op]:
-    """Keep an object's labels and annotations; a row only for an object that has some."""
-    meta = change.meta
-    if change.action != DELETE:
-        if meta is None:
-            return []  # the plan leaves them as they are
-        if meta.get("labels") or meta.get("annotations"):
-            return [(UPSERT_META, (change.kind, _key_json(change.key), _dump(meta)))]
-    if change.action == CREATE:
-        return []  # nothing stored yet to remove
-    return [(DELETE_META, (change.kind, _key_json(change.key)))]
-
-
 def _history_result(result: ChangeResult) -> dict[str, Any]:
     """What history keeps of a result: which change, and how it went (its diff is in the plan)."""
     out = {"id": result.change.id, "action": result.change.action, "status": result.status}
@@ -625,15 +637,17 @@ class _Writer:
         for owner, slot, ref in tx.rows(query, (PROVIDER,)):
             self._stored.setdefault(owner, {})[slot] = ref
         self.secrets_touched = False  # then the key ids in use are recomputed
+        # (id(labels), id(annotations)) -> (labels, annotations, their JSON): the objects of one
+        # document share them (a price catalog's prices, a model and its price); the held
+        # references keep the ids from being reused while the writer lives
+        self._meta_texts: dict[tuple[int, int], tuple[Any, Any, str]] = {}
 
     def plan(self, changes: Sequence[Change], secrets: Mapping[str, str]) -> list[Op]:
         ops: list[Op] = []
-        meta_ops: list[Op] = []  # after the records, so that runs of one statement stay batched
         for change in changes:
             table = TABLES.get(change.kind)
             if table is None or change.action not in (CREATE, UPDATE, DELETE, REPLACE):
                 raise StoreError(f"{change.id}: a SQL store cannot {change.action} a {change.kind}")
-            meta_ops += _meta_ops(change)
             if change.action in (DELETE, REPLACE):
                 ops.append((table.delete_sql, change.key))
                 if change.kind == PROVIDER:
@@ -643,10 +657,25 @@ class _Writer:
             if change.action != DELETE:
                 if change.after is None:
                     raise StoreError(f"{change.id}: a {change.action} without the new record")
-                ops.append((table.upsert_sql, change.key + table.to_row(change.after)))
+                row = change.key + table.to_row(change.after)
+                if change.meta is None:  # the plan leaves the stored labels and annotations alone
+                    ops.append((table.upsert_keeping_meta_sql, row))
+                else:
+                    ops.append((table.upsert_sql, (*row, self._meta_json(change.meta))))
                 if change.kind == PROVIDER:
                     ops += self._secret_ops(change, change.after, secrets)
-        return ops + meta_ops
+        return ops
+
+    def _meta_json(self, meta: dict[str, Any]) -> str | None:
+        """An object's labels and annotations as stored: NULL when it has none."""
+        labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+        if not labels and not annotations:
+            return None
+        known = self._meta_texts.get((id(labels), id(annotations)))
+        if known is None:
+            text = _ENCODE({"labels": labels, "annotations": annotations})
+            known = self._meta_texts[(id(labels), id(annotations))] = (labels, annotations, text)
+        return known[2]
 
     def _secret_ops(self, change: Change, after: Record, secrets: Mapping[str, str]) -> list[Op]:
         """Write the slots whose group is sent (all of them on create/replace); keep the others."""
