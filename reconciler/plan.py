@@ -108,12 +108,12 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
     _settle_default_flags(desired, actual, pruning=options.prune and not options.select)
     plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual)
     deletes: list[Change] = []
+    keeps_metadata, write_only = capabilities.keeps_metadata, capabilities.write_only_secrets
     for kind in KIND_ORDER:
         wanted, present = desired.of(kind), actual.of(kind)
         for key in sorted(wanted):
-            meta = desired.meta.get((kind, key), NO_META) if capabilities.keeps_metadata else None
-            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan,
-                                  capabilities.write_only_secrets, meta)
+            meta = desired.meta.get((kind, key), NO_META) if keeps_metadata else None
+            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan, write_only, meta)
             if change is None and meta is not None:
                 change = _metadata_change(kind, key, meta, actual)
             if change is not None:
@@ -145,7 +145,7 @@ def _compare_one(
     secrets_out = _secret_groups(wanted, present, have is None, options.rotate_secrets, plan, write_only)
     if have is None:
         return Change(CREATE, kind, key, None, want, (), needs=_refs(wanted), meta=meta,
-                      send_secrets=tuple(sorted(secrets_out)))
+                      send_secrets=tuple(sorted(secrets_out)) if secrets_out else ())
     # secrets the store never shows are left out of the comparison, which could otherwise never
     # settle; they are sent on create, replace or --rotate-secrets
     compared_want, compared_have = _without_secrets(want, write_only), _without_secrets(have, write_only)
@@ -166,6 +166,8 @@ def _compare_one(
 
 def _refs(slots: list[tuple[str, Secret]], groups: set[str] | None = None) -> tuple[str, ...]:
     """The references of the slots (of `groups` only, when given) that a write needs."""
+    if not slots:
+        return ()
     return tuple(s.ref for g, s in slots if s.ref and (groups is None or g in groups))
 
 
@@ -365,6 +367,8 @@ def _link_dependencies(changes: list[Change]) -> None:
             needs += override_deletes.get(change.key[2], [])
         elif change.kind == PROVIDER and change.action == DELETE:
             needs += model_deletes.get(change.key[0], [])
+        if not needs:
+            continue
         present = tuple(n for n in needs if n in ids and n != change.id)
         if present:
             changes[i] = change.depending_on(present)
