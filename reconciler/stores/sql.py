@@ -75,6 +75,10 @@ class Dialect(Protocol):
 
     def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]: ...
 
+    def upsert_many(self, tx: Tx, upsert: Upsert, rows: Sequence[Row]) -> None:
+        """Write many rows with one upsert, in the dialect's fastest way."""
+        ...
+
     def lost(self, conn: Connection) -> bool:
         """Whether the connection to the database is gone."""
         ...
@@ -99,6 +103,12 @@ class Tx:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(self._sql(sql), rows)
+
+    def copy(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`COPY ... FROM STDIN` of the rows (PostgreSQL)."""
+        with self._cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self._cursor.execute(self._sql(sql), params)
@@ -228,6 +238,26 @@ def _config_json(config: dict[str, Any] | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class Upsert:
+    """INSERT of `columns` (the key's first) that updates the row when the key is already there."""
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @cached_property
+    def sql(self) -> str:
+        """The statement for one row, with `?` placeholders."""
+        placeholders = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({placeholders}) {self.on_conflict}"
+
+    @cached_property
+    def on_conflict(self) -> str:
+        updates = ", ".join(f"{name} = excluded.{name}" for name in self.columns[len(self.key):])
+        return f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
+
+
+@dataclass(frozen=True)
 class _Column:
     name: str
     field: str  # the record's field
@@ -273,21 +303,14 @@ class _Table:
         return f"SELECT {', '.join(self.names)}, meta FROM {self.name}"
 
     @cached_property
-    def upsert_sql(self) -> str:
-        """Key, record and metadata (see `upsert_keeping_meta_sql`)."""
-        return self._upsert((*self.names, "meta"))
+    def upsert(self) -> Upsert:
+        """Key, record and metadata (see `upsert_keeping_meta`)."""
+        return Upsert(self.name, self.key, (*self.names, "meta"))
 
     @cached_property
-    def upsert_keeping_meta_sql(self) -> str:
+    def upsert_keeping_meta(self) -> Upsert:
         """Key and record; the stored metadata stays as it is."""
-        return self._upsert(self.names)
-
-    def _upsert(self, names: tuple[str, ...]) -> str:
-        updates = ", ".join(f"{name} = excluded.{name}" for name in names[len(self.key):])
-        return (
-            f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-            f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {updates}"
-        )
+        return Upsert(self.name, self.key, self.names)
 
     @cached_property
     def delete_sql(self) -> str:
@@ -325,12 +348,14 @@ TABLES: dict[str, _Table] = {
     SETTINGS: _Table("settings", ("id",), (_Column("allow_users", "allow_users", decode=bool),)),
 }
 
-UPSERT_SECRET = (
-    "INSERT INTO secrets (kind, owner, slot, ref, key_id, ciphertext, fingerprint)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, owner, slot) DO UPDATE SET"
-    " ref = excluded.ref, key_id = excluded.key_id, ciphertext = excluded.ciphertext,"
-    " fingerprint = excluded.fingerprint"
+UPSERT_SECRET = Upsert(
+    "secrets", ("kind", "owner", "slot"), ("kind", "owner", "slot", "ref", "key_id", "ciphertext", "fingerprint")
 )
+# each upsert statement the writer emits -> its description, for a dialect's way of writing many rows
+UPSERTS: dict[str, Upsert] = {
+    u.sql: u for u in (UPSERT_SECRET, *(t.upsert for t in TABLES.values()),
+                       *(t.upsert_keeping_meta for t in TABLES.values()))
+}
 RENAME_SECRET = "UPDATE secrets SET ref = ? WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRET = "DELETE FROM secrets WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRETS_OF = "DELETE FROM secrets WHERE kind = ? AND owner = ?"
@@ -543,6 +568,8 @@ class SqlStore:
                 rows = [params for _, params in group]
                 if len(rows) == 1:
                     tx.execute(sql, rows[0])
+                elif sql in UPSERTS:
+                    self._dialect.upsert_many(tx, UPSERTS[sql], rows)
                 else:
                     tx.executemany(sql, rows)
             if writer.secrets_touched:
@@ -644,6 +671,8 @@ class _Writer:
 
     def plan(self, changes: Sequence[Change], secrets: Mapping[str, str]) -> list[Op]:
         ops: list[Op] = []
+        # after every record (and every DELETE_SECRETS_OF), so that runs of one statement stay long
+        secret_ops: list[Op] = []
         for change in changes:
             table = TABLES.get(change.kind)
             if table is None or change.action not in (CREATE, UPDATE, DELETE, REPLACE):
@@ -659,12 +688,12 @@ class _Writer:
                     raise StoreError(f"{change.id}: a {change.action} without the new record")
                 row = change.key + table.to_row(change.after)
                 if change.meta is None:  # the plan leaves the stored labels and annotations alone
-                    ops.append((table.upsert_keeping_meta_sql, row))
+                    ops.append((table.upsert_keeping_meta.sql, row))
                 else:
-                    ops.append((table.upsert_sql, (*row, self._meta_json(change.meta))))
+                    ops.append((table.upsert.sql, (*row, self._meta_json(change.meta))))
                 if change.kind == PROVIDER:
-                    ops += self._secret_ops(change, change.after, secrets)
-        return ops
+                    secret_ops += self._secret_ops(change, change.after, secrets)
+        return ops + secret_ops
 
     def _meta_json(self, meta: dict[str, Any]) -> str | None:
         """An object's labels and annotations as stored: NULL when it has none."""
@@ -700,7 +729,7 @@ class _Writer:
             sealed = cipher.encrypt(plaintext, f"{PROVIDER}/{owner}/{slot}")
             view = fingerprint(self._salt, plaintext)
             row = (PROVIDER, owner, slot, secret.ref, cipher.key_ids[0], sealed, view)
-            ops.append((UPSERT_SECRET, row))
+            ops.append((UPSERT_SECRET.sql, row))
         ops += [(DELETE_SECRET, (PROVIDER, owner, slot)) for slot in stored if slot not in kept]
         if ops:
             self.secrets_touched = True
