@@ -7,7 +7,10 @@ RECONCILER_BENCH_POSTGRES_DSN or RECONCILER_TEST_POSTGRES_DSN is set — the med
 rounds, each in fresh processes: `reconciler validate`; `apply` into a new, empty store; `plan`
 with no changes; `plan` with 1% of the model files changed; `apply` with no changes, checking
 that it wrote nothing. Prints the stores side by side with the ratios the issue sets:
-no-change plan / validate <= 1.25, all-new apply / validate <= 1.4.
+no-change plan / validate <= 1.25, all-new apply / validate <= 1.4 (medians over medians), and
+beneath each the lowest and highest ratio of one round's step to the same round's validation, which
+shows how much a shared or busy machine moved the figures, and the same ratio in CPU time, which
+the host's other guests (steal time) do not inflate.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from common import ROOT, grid, reconciler, time_command
+from common import ROOT, grid, reconciler, run_timed
 
 sys.path.insert(0, ROOT)
 from benchmarks.generate import generate  # noqa: E402
@@ -90,8 +93,21 @@ def postgres_kind(dsn: str) -> StoreKind:
 
 @dataclass
 class Figures:
-    seconds: dict[str, float]  # step -> median wall time
+    wall: dict[str, list[float]]  # step -> wall time of each round, in round order
+    cpu: dict[str, list[float]]  # step -> CPU time (user + system) of each round
     zero_writes: bool  # every apply with no changes left the store's contents as they were
+
+    def median(self, step: str, clock: str = "wall") -> float:
+        return statistics.median(getattr(self, clock)[step])
+
+    def ratio(self, step: str, clock: str = "wall") -> str:
+        """The step's median over validation's median."""
+        return f"{self.median(step, clock) / self.median('validate', clock):.2f}x"
+
+    def spread(self, step: str) -> str:
+        """The lowest and highest of the step's per-round wall-time ratios to the same round's validation."""
+        ratios = [s / v for s, v in zip(self.wall[step], self.wall["validate"], strict=True)]
+        return f"{min(ratios):.2f}-{max(ratios):.2f}"
 
 
 def progress(message: str) -> None:
@@ -114,8 +130,13 @@ def change_one_percent(source: str, target: str) -> int:
 
 def measure(kind: StoreKind, data: str, changed: str, env: dict[str, str], runs: int) -> Figures:
     """Rounds of every step in turn, so that a change in the machine's load touches them all alike."""
-    samples: dict[str, list[float]] = {}
-    zero_writes = True
+    figures = Figures({}, {}, zero_writes=True)
+
+    def timed(step: str, argv: list[str], expect: int) -> None:
+        wall, cpu = run_timed(argv, env, expect)
+        figures.wall.setdefault(step, []).append(wall)
+        figures.cpu.setdefault(step, []).append(cpu)
+
     for round_ in range(1, runs + 1):
         progress(f"{kind.name}: round {round_} of {runs}")
         url = kind.fresh()
@@ -126,12 +147,11 @@ def measure(kind: StoreKind, data: str, changed: str, env: dict[str, str], runs:
             ("plan 1% changed", reconciler("plan", changed, "--store", url, "--detailed-exitcode"), 2),
         ]
         for step, argv, expect in steps:
-            samples.setdefault(step, []).append(time_command(argv, 1, env, expect=expect))
+            timed(step, argv, expect)
         before = kind.contents(url)
-        samples.setdefault("apply no changes", []).append(
-            time_command(reconciler("apply", data, "--store", url), 1, env))
-        zero_writes = zero_writes and kind.contents(url) == before
-    return Figures({step: statistics.median(values) for step, values in samples.items()}, zero_writes)
+        timed("apply no changes", reconciler("apply", data, "--store", url), 0)
+        figures.zero_writes = figures.zero_writes and kind.contents(url) == before
+    return figures
 
 
 @contextmanager
@@ -177,11 +197,12 @@ def main() -> None:
 def report(results: dict[str, Figures], args: argparse.Namespace, lines: int, edited: int) -> str:
     names = list(results)
     steps = ["validate", "apply all-new", "plan no changes", "plan 1% changed", "apply no changes"]
-    rows = [[step, *(f"{results[n].seconds[step]:.2f} s" for n in names)] for step in steps]
+    rows = [[step, *(f"{results[n].median(step):.2f} s" for n in names)] for step in steps]
     rows.append(["apply no changes: zero writes", *("yes" if results[n].zero_writes else "NO" for n in names)])
     for step, target in TARGETS.items():
-        rows.append([f"{step} / validate (target <= {target})",
-                     *(f"{results[n].seconds[step] / results[n].seconds['validate']:.2f}x" for n in names)])
+        rows.append([f"{step} / validate (target <= {target})", *(results[n].ratio(step) for n in names)])
+        rows.append(["  per round, lowest-highest", *(results[n].spread(step) for n in names)])
+        rows.append(["  in CPU time (user + system)", *(results[n].ratio(step, "cpu") for n in names)])
     title = (f"plan and apply: {args.providers} providers, {args.models} models ({lines} lines, "
              f"{edited} model files changed for the 1% plan); median of {args.runs} rounds of fresh processes")
     return grid(title, ["", *names], rows)

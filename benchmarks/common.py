@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -15,14 +16,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def time_command(argv: Sequence[str], runs: int = 3, env: dict[str, str] | None = None,
                  expect: int | None = 0, cwd: str | None = None) -> float:
     """Median wall time of `argv` over `runs` fresh processes."""
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd)
-        samples.append(time.perf_counter() - started)
-        if expect is not None and done.returncode != expect:
-            sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
-    return statistics.median(samples)
+    return statistics.median(run_timed(argv, env, expect, cwd)[0] for _ in range(runs))
+
+
+def run_timed(argv: Sequence[str], env: dict[str, str] | None = None, expect: int | None = 0,
+              cwd: str | None = None) -> tuple[float, float]:
+    """One fresh process of `argv`: its wall time, and the CPU time (user + system) it used.
+
+    On a shared virtual machine the wall time also counts what the host lent to others
+    (steal time); the CPU time does not.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if expect is not None and done.returncode != expect:
+        sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def python(code: str) -> list[str]:
