@@ -697,12 +697,12 @@ class _Writer:
 
     def _meta_json(self, meta: dict[str, Any]) -> str | None:
         """An object's labels and annotations as stored: NULL when it has none."""
-        labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+        labels, annotations = meta.get("labels"), meta.get("annotations")
         if not labels and not annotations:
             return None
         known = self._meta_texts.get((id(labels), id(annotations)))
         if known is None:
-            text = _ENCODE({"labels": labels, "annotations": annotations})
+            text = _ENCODE({"labels": labels or {}, "annotations": annotations or {}})
             known = self._meta_texts[(id(labels), id(annotations))] = (labels, annotations, text)
         return known[2]
 
