@@ -25,6 +25,7 @@ from reconciler.state import (
     Record,
     State,
     normalize_url,
+    object_meta,
 )
 
 # (reference, group) -> the store's view of the referenced value, or None when unknown
@@ -96,7 +97,7 @@ def model_key(model: Model, default_org: str) -> Key:
 
 def _put(state: State, kind: str, key: Key, record: Record, meta: Meta) -> None:
     state.of(kind)[key] = record
-    state.meta[(kind, key)] = {"labels": meta.labels, "annotations": meta.annotations}
+    state.meta[(kind, key)] = object_meta(meta.labels, meta.annotations)
 
 
 def _prices(

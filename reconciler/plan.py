@@ -26,6 +26,7 @@ from reconciler.state import (
     NO_META,
     OVERRIDE,
     PRICE,
+    PROTECT,
     PROVIDER,
     SETTINGS,
     Key,
@@ -39,7 +40,6 @@ from reconciler.stores.base import Capabilities
 FORMAT_VERSION = "1"
 DEFAULT_MAX_DELETES = 10
 IMMUTABLE = {PROVIDER: ("type",)}  # changing these replaces the object
-PROTECT = "reconciler/protect"
 ACTIONS = (CREATE, UPDATE, REPLACE, DELETE)
 
 
@@ -185,8 +185,7 @@ def _metadata_change(kind: str, key: Key, want: dict[str, Any], actual: State) -
 def _refuse_protected_replace(change: Change, desired: State, plan: Plan) -> None:
     if change.action != REPLACE:
         return
-    annotations = desired.meta.get((change.kind, change.key), {}).get("annotations", {})
-    if str(annotations.get(PROTECT, "")).lower() == "true":
+    if desired.protected(change.kind, change.key):
         plan.refusal = plan.refusal or (
             f"{change.id} is protected ({PROTECT}: \"true\") but the plan replaces it "
             f"({change.reason}); remove the annotation to allow it"
@@ -287,8 +286,7 @@ def _unlisted(
     if not options.prune or options.select:
         plan.unmanaged.append(ident)
         return []
-    annotations = actual.meta.get((kind, key), {}).get("annotations", {})
-    if str(annotations.get(PROTECT, "")).lower() == "true":
+    if actual.protected(kind, key):
         plan.notes.append(f"{ident} is protected ({PROTECT}: \"true\") and is not deleted")
         return []
     if kind not in caps.deletable:

@@ -27,6 +27,13 @@ MODEL_FIELDS = ("display_name", "enabled", "default", "context_limit", "compress
 OVERRIDE_FIELDS = ("provider", "model", "reasoning_effort")
 
 NO_META: dict[str, Any] = {"labels": {}, "annotations": {}}  # an object's metadata when it has none; never mutated
+PROTECT = "reconciler/protect"  # the annotation that guards an object against delete and replace
+
+
+def object_meta(labels: dict[str, Any] | None, annotations: dict[str, Any] | None) -> dict[str, Any]:
+    """An object's metadata as `State.meta` holds it: labels and annotations, both always there."""
+    return {"labels": labels or {}, "annotations": annotations or {}}
+
 
 # (view of a plaintext) -> the store's view, or None when the store cannot tell
 SecretViewer = Callable[[str], "str | None"]
@@ -45,6 +52,11 @@ class State:
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})
+
+    def protected(self, kind: str, key: Key) -> bool:
+        """Whether the object carries `reconciler/protect: "true"`."""
+        annotations = self.meta.get((kind, key), NO_META)["annotations"]
+        return str(annotations.get(PROTECT, "")).lower() == "true"
 
     def items(self) -> Iterator[tuple[str, Key, Record]]:
         for kind in KIND_ORDER:

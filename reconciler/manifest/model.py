@@ -12,8 +12,6 @@ from typing import Any
 from reconciler.manifest.loader import Document
 from reconciler.secrets import ref_label
 
-PROTECT_ANNOTATION = "reconciler/protect"
-
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1/",
     "anthropic": "https://api.anthropic.com/",
@@ -57,10 +55,6 @@ class Meta:
     labels: dict[str, str]
     annotations: dict[str, str]
     doc: Document
-
-    @property
-    def protected(self) -> bool:
-        return str(self.annotations.get(PROTECT_ANNOTATION, "")).lower() == "true"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,18 @@ from reconciler.changes import APPLIED, CREATE, DELETE, REPLACE, UPDATE, Change,
 from reconciler.errors import SecretError, StoreError, UsageError
 from reconciler.prices import default_price_book
 from reconciler.secrets import ENCRYPTION_KEY_ENV, Cipher, Secret, fingerprint
-from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Record, State, key_text, secret_slot_paths
+from reconciler.state import (
+    MODEL,
+    OVERRIDE,
+    PRICE,
+    PROVIDER,
+    SETTINGS,
+    Record,
+    State,
+    key_text,
+    object_meta,
+    secret_slot_paths,
+)
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
 
 DEFAULT_ORGANIZATION = "default"
@@ -532,8 +543,7 @@ class SqlStore:
                     records[key] = table.from_row(row[width:-1])
                     if row[-1] is not None:
                         meta = json.loads(row[-1])
-                        state.meta[(kind, key)] = {
-                            "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {}}
+                        state.meta[(kind, key)] = object_meta(meta.get("labels"), meta.get("annotations"))
             slots = tx.rows(
                 "SELECT owner, slot, ref, fingerprint FROM secrets WHERE kind = ?", (PROVIDER,)
             )
@@ -702,7 +712,7 @@ class _Writer:
             return None
         known = self._meta_texts.get((id(labels), id(annotations)))
         if known is None:
-            text = _ENCODE({"labels": labels or {}, "annotations": annotations or {}})
+            text = _ENCODE(object_meta(labels, annotations))
             known = self._meta_texts[(id(labels), id(annotations))] = (labels, annotations, text)
         return known[2]
 
