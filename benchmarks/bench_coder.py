@@ -29,7 +29,7 @@ from reconciler.changes import APPLIED, CREATE, Change  # noqa: E402
 from reconciler.state import MODEL  # noqa: E402
 from reconciler.stores.base import RunInfo  # noqa: E402
 from reconciler.stores.coder import CoderStore  # noqa: E402
-from reconciler.stores.coder_mapping import model_body, model_create_fields, models_path  # noqa: E402
+from reconciler.stores.coder.mapping import model_body, model_create_fields, models_path  # noqa: E402
 
 SERVER = """
 import sys

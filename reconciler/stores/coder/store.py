@@ -6,8 +6,8 @@ never one per object. Writing follows the changes' dependencies, runs
 independent writes concurrently on `parallelism` threads, and reads back what
 each write answered, so that a field an older Coder silently ignored fails the
 change instead of drifting. Nothing is transactional: every change gets its
-own result. How records map onto the API: coder_mapping.py; the writes:
-coder_writer.py; docs/CODER.md.
+own result. How records map onto the API: mapping.py; the writes:
+writer.py; docs/CODER.md.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from reconciler.state import (
     State,
 )
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
-from reconciler.stores.coder_http import ApiFailure, CoderApi
-from reconciler.stores.coder_mapping import (
+from reconciler.stores.coder.api import ApiFailure, CoderApi
+from reconciler.stores.coder.mapping import (
     BUILDINFO,
     ORGANIZATIONS,
     PRICES,
@@ -53,8 +53,8 @@ from reconciler.stores.coder_mapping import (
     price_source,
     provider_record,
 )
-from reconciler.stores.coder_runner import run_units
-from reconciler.stores.coder_writer import Index, Writer, check_features, check_secrets, write_units
+from reconciler.stores.coder.runner import run_units
+from reconciler.stores.coder.writer import Index, Writer, check_features, check_secrets, write_units
 
 TOKEN_ENV = "CODER_SESSION_TOKEN"
 DEFAULT_PARALLELISM = 8

@@ -17,8 +17,8 @@ from reconciler.changes import APPLIED, CREATE, DELETE, FAILED, REPLACE, UPDATE,
 from reconciler.errors import SecretError, StoreError
 from reconciler.secrets import Secret
 from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, secret_slots
-from reconciler.stores.coder_http import ApiFailure, CoderApi, Reply
-from reconciler.stores.coder_mapping import (
+from reconciler.stores.coder.api import ApiFailure, CoderApi, Reply
+from reconciler.stores.coder.mapping import (
     GLOBAL_PRICE_TYPES,
     PRICES,
     PROVIDER_SCALARS,
@@ -39,7 +39,7 @@ from reconciler.stores.coder_mapping import (
     provider_patch_body,
     provider_record,
 )
-from reconciler.stores.coder_runner import Unit, units_for
+from reconciler.stores.coder.runner import Unit, units_for
 
 PRICE_BATCH = 2000  # entries per upsert; Coder takes bodies up to 1 MiB
 
