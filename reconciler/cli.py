@@ -677,6 +677,126 @@ def import_prices_command(price_file: str, out_file: str | None, name: str) -> i
     return EXIT_OK
 
 
+EXPLAIN_FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--store", "store_url", envvar="RECONCILER_STORE", show_envvar=True, metavar="URL",
+              help="Explain what happens now in this store (with PATHs: the manifests applied to it).")
+@coder_options
+@click.option("--org", "organization", metavar="NAME", help="The organization (default: the default one).")
+@click.option("--user", metavar="NAME", help="Coder store: a user's own overrides, groups and keys (read-only).")
+@click.option("--context", "context", metavar="CONTEXT",
+              help="Only this context: root, general, explore, title_generation, compaction, advisor.")
+@click.option("--diff", is_flag=True, help="With PATHs and --store: the manifests' outcome and the store's, both.")
+@click.option("--format", "fmt", type=EXPLAIN_FORMATS, default="text", show_default=True,
+              envvar="RECONCILER_EXPLAIN_FORMAT", show_envvar=True, help="text, json, or markdown.")
+@verbosity_options
+def explain(paths: tuple[str, ...], store_url: str | None, organization: str | None, user: str | None,
+            context: str | None, diff: bool, fmt: str) -> int:
+    """Which model and which credentials a developer gets in each agent context, and why.
+
+    \b
+    From the manifests alone (PATHs: what the repository says will happen),
+    from a store (--store: what happens now), or both with --diff. For each
+    context the personal override, the organization's override and the chat's
+    model are shown with what each held and why it was used or skipped; then
+    each provider's credentials (masked, never values) and each model's price
+    with where it comes from.
+    """
+    from reconciler.errors import UsageError
+    from reconciler.questions import explain_sides, parse_contexts, read_sides
+    from reconciler.run import InvalidManifests
+    from reconciler.secrets import SecretResolver
+
+    contexts = parse_contexts(context)
+    if not paths and not store_url:
+        raise UsageError("give manifest PATHs, a --store, or both")
+    if diff and not (paths and store_url):
+        raise UsageError("--diff compares the manifests with a store: give both PATHs and --store")
+    store = _open(store_url) if store_url else None
+    try:
+        sides = read_sides(list(paths), store, SecretResolver())
+        view = None
+        if user is not None:
+            reader = getattr(store, "user_view", None)
+            if reader is None:
+                raise UsageError("--user needs a Coder store (--store coder+https://…): only Coder knows its users")
+            assert sides.actual is not None
+            view = reader(user, organization or sides.actual.default_organization)
+        show_keys = store is None or store.capabilities.secret_view == "masked"
+        answers = explain_sides(sides, organization=organization, user_view=view, contexts=contexts, diff=diff,
+                                show_keys=show_keys)
+    except InvalidManifests as exc:
+        _report_invalid(exc, False)
+    finally:
+        if store is not None:
+            store.close()
+    if fmt == "json":
+        from reconciler.explain import FORMAT_VERSION
+        from reconciler.render import to_json_text
+
+        _out(to_json_text({"format_version": FORMAT_VERSION, "explanations": [a.to_dict() for a in answers]}))
+    elif fmt == "markdown":
+        from reconciler.render.explain import render_explanation_markdown
+
+        _out(render_explanation_markdown(answers))
+    else:
+        from reconciler.render.explain import render_explanation_text
+
+        _out(render_explanation_text(answers, _style(sys.stdout)))
+    return EXIT_OK
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, type=click.Path())
+@store_option
+@coder_options
+@click.option("--since", default="30d", show_default=True, envvar="RECONCILER_COST_SINCE", show_envvar=True,
+              help="The usage to re-price: a duration (30d, 12h, 2w) or a start date.")
+@click.option("--format", "fmt", type=EXPLAIN_FORMATS, default="text", show_default=True,
+              envvar="RECONCILER_COST_FORMAT", show_envvar=True, help="text, json, or markdown (a PR comment).")
+@verbosity_options
+def cost(paths: tuple[str, ...], store_url: str, since: str, fmt: str) -> int:
+    """What the deployment's recorded usage costs at today's prices and under the manifests' prices.
+
+    Reads the spend each organization recorded (Coder's AI spend export) and
+    re-prices it exactly (micro-dollars, never floats): per model, per
+    organization and in total, with the usage that has no price. Writes nothing.
+    """
+    from reconciler.questions import cost_of_change, parse_since, read_sides
+    from reconciler.run import InvalidManifests
+    from reconciler.secrets import SecretResolver
+
+    start = parse_since(since)
+    store = _open(store_url)
+    try:
+        sides = read_sides(list(paths) or ["."], store, SecretResolver())
+        report = cost_of_change(sides, store, start)
+    except InvalidManifests as exc:
+        _report_invalid(exc, False)
+    finally:
+        store.close()
+    _show_cost(report, fmt)
+    return EXIT_OK
+
+
+def _show_cost(report: Any, fmt: str) -> None:
+    if fmt == "json":
+        from reconciler.render import to_json_text
+
+        _out(to_json_text(report.to_dict()))
+    elif fmt == "markdown":
+        from reconciler.render.explain import render_cost_markdown
+
+        _out(render_cost_markdown(report))
+    else:
+        from reconciler.render.explain import render_cost_text
+
+        _out(render_cost_text(report, _style(sys.stdout)))
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: expected failures are one line on stderr and exit 1, never a traceback."""
     import gc

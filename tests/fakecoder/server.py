@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import models, organizations, overrides, prices, providers
+from . import models, organizations, overrides, people, prices, providers
 from .state import State
 from .wire import ApiError, Reply, Request
 
@@ -105,6 +105,7 @@ ROUTES = (
         {"GET": overrides.get_toggle, "PUT": overrides.put_toggle},
         collection="toggle",
     ),
+    *(_route(template, methods) for template, methods in people.ROUTES),
 )
 
 
@@ -465,7 +466,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if reply.body is None:
             payload, content_type = b"", None
         elif isinstance(reply.body, str):
-            payload, content_type = reply.body.encode(), "text/plain; charset=utf-8"
+            payload = reply.body.encode()
+            content_type = reply.headers.pop("Content-Type", "text/plain; charset=utf-8")
         else:
             payload, content_type = json.dumps(reply.body).encode(), "application/json"
         try:

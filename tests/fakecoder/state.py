@@ -102,6 +102,7 @@ class State:
     custom_prices: dict[PriceKey, ModelPrice] = field(default_factory=dict)
     overrides: dict[tuple[str, str], Override] = field(default_factory=dict)  # (org id, context)
     allow_users: bool = False
+    people: Any = field(default=None, repr=False)  # people.People: users, groups, BYOK keys, spend
     secrets_seen: SecretList = field(default_factory=SecretList, repr=False)
 
     def add_organization(self, name: str, is_default: bool) -> Organization:

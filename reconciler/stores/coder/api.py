@@ -98,7 +98,7 @@ class CoderApi:
         self._client.close()
 
     def request(self, method: str, path: str, until: float, *, body: Any = None,
-                params: dict[str, str] | None = None, recover: Recover | None = None) -> Reply:
+                params: dict[str, str] | None = None, recover: Recover | None = None, text: bool = False) -> Reply:
         """The answer to a request, retried until `until` (a `time.monotonic()` value).
 
         With `recover`, a request whose outcome is unknown (no answer, 500, 502,
@@ -118,7 +118,7 @@ class CoderApi:
                 wait = self._delay(attempt)
             else:
                 if response.status_code < 400:
-                    return Reply(response.status_code, _json(response))
+                    return Reply(response.status_code, response.text if text else _json(response))
                 failure = _refusal(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise failure

@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.changes import Change, ChangeResult
+from reconciler.explain import UserView
 from reconciler.errors import StoreError, UsageError
 from reconciler.prices import PRICE_FIELDS
 from reconciler.secrets import mask_secret
@@ -193,6 +195,24 @@ class CoderStore:
 
     def close(self) -> None:
         self._api.close()
+
+    # -- beyond the configuration: explain and cost -------------------------------------------
+
+    def user_view(self, user: str, organization: str) -> UserView:
+        """One user's groups, personal overrides and own keys (4 requests; read() first)."""
+        from reconciler.stores.coder.people import read_user
+
+        if self._index is None:
+            _, self._index = self._read()
+        return read_user(self._api, self._index, self.url, user, organization, self._deadline)
+
+    def spend(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every organization's recorded AI spend between `start` and `end`, from Coder's CSV export."""
+        from reconciler.stores.coder.people import read_spend
+
+        if self._index is None:
+            _, self._index = self._read()
+        return list(read_spend(self._api, self._index, self.url, start, end, self._deadline))
 
     # -- helpers --------------------------------------------------------------------------------
 
