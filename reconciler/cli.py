@@ -292,6 +292,18 @@ def _show_diagnostics(result: Any, strict: bool) -> None:
         _err(diagnostics_summary(result.errors, result.warnings, result.files))
 
 
+def _plan_diagnostics(outcome: Any) -> list[Any]:
+    """Validation's diagnostics and the plan-time price checks against the store's price book."""
+    if outcome.validation is None:
+        return []
+    from reconciler.validate.pricebook import price_book_diagnostics
+
+    found = list(outcome.validation.diagnostics)
+    if outcome.desired is not None and outcome.actual is not None:
+        found += price_book_diagnostics(outcome.validation.manifests, outcome.desired, outcome.actual)
+    return found
+
+
 def _report_invalid(exc: Any, strict: bool) -> NoReturn:
     _show_diagnostics(exc.result, strict)
     _fail(str(exc))
@@ -308,10 +320,13 @@ def _report_invalid(exc: Any, strict: bool) -> NoReturn:
               help="text for people, json for machines, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, envvar="RECONCILER_DETAILED_EXITCODE", show_envvar=True,
               help="Exit 2 when the plan has changes, 0 when it has none (a drift alarm).")
+@click.option("--cost", "with_cost", is_flag=True, envvar="RECONCILER_PLAN_COST", show_envvar=True,
+              help="Coder store: append the last 30 days' usage re-priced under this plan (see `cost`).")
 @plan_options
 @verbosity_options
 def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str, detailed_exitcode: bool,
-         prune: bool, max_deletes: int, select: tuple[str, ...], rotate_secrets: bool, strict: bool) -> int:
+         with_cost: bool, prune: bool, max_deletes: int, select: tuple[str, ...], rotate_secrets: bool,
+         strict: bool) -> int:
     """Show what apply would change in the store. Needs no secret values.
 
     Secrets that are not available are shown as not verifiable and planned as
@@ -331,13 +346,14 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     try:
         outcome = make_plan(list(paths) or ["."], store, options, SecretResolver(), strict)
         _outlive(outcome)
+        cost_report = _plan_cost(outcome, store) if with_cost else None
     except InvalidManifests as exc:
         _report_invalid(exc, strict)
     finally:
         store.close()
     result = outcome.plan
     _planned_in(store, time.monotonic() - started, len(result.changes))
-    diagnostics = outcome.validation.diagnostics if outcome.validation else []
+    diagnostics = _plan_diagnostics(outcome)
     if diagnostics and _verbosity() >= 0:
         from reconciler.render.text import render_diagnostics
 
@@ -360,9 +376,21 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
             _out(f"\nSaved the plan to {out_file}; apply it with: reconciler apply {out_file}\n")
     elif result.refusal:
         _err(f"Error: {result.refusal}\n")
+    if cost_report is not None and fmt != "json":
+        _out("\n")
+        _show_cost(cost_report, fmt)
+    elif cost_report is not None:
+        _err("Note: --cost is not part of the json plan; `reconciler cost --format json` prints it\n")
     if result.refusal:
         return EXIT_ERROR
     return EXIT_CHANGES if detailed_exitcode and not result.empty else EXIT_OK
+
+
+def _plan_cost(outcome: Any, store: Any) -> Any:
+    from reconciler.questions import Sides, cost_of_change, parse_since
+
+    sides = Sides(outcome.actual, outcome.desired, {}, outcome.validation)
+    return cost_of_change(sides, getattr(store, "_store", store), parse_since("30d"))  # the store ObservedStore wraps
 
 
 @cli.command(context_settings=CONTEXT)
@@ -685,11 +713,14 @@ EXPLAIN_FORMATS = click.Choice(["text", "json", "markdown"])
 @click.option("--store", "store_url", envvar="RECONCILER_STORE", show_envvar=True, metavar="URL",
               help="Explain what happens now in this store (with PATHs: the manifests applied to it).")
 @coder_options
-@click.option("--org", "organization", metavar="NAME", help="The organization (default: the default one).")
-@click.option("--user", metavar="NAME", help="Coder store: a user's own overrides, groups and keys (read-only).")
-@click.option("--context", "context", metavar="CONTEXT",
+@click.option("--org", "organization", metavar="NAME", envvar="RECONCILER_ORG", show_envvar=True,
+              help="The organization (default: the default one).")
+@click.option("--user", metavar="NAME", envvar="RECONCILER_EXPLAIN_USER", show_envvar=True,
+              help="Coder store: a user's own overrides, groups and keys (read-only).")
+@click.option("--context", "context", metavar="CONTEXT", envvar="RECONCILER_EXPLAIN_CONTEXT", show_envvar=True,
               help="Only this context: root, general, explore, title_generation, compaction, advisor.")
-@click.option("--diff", is_flag=True, help="With PATHs and --store: the manifests' outcome and the store's, both.")
+@click.option("--diff", is_flag=True, envvar="RECONCILER_EXPLAIN_DIFF", show_envvar=True,
+              help="With PATHs and --store: the manifests' outcome and the store's, both.")
 @click.option("--format", "fmt", type=EXPLAIN_FORMATS, default="text", show_default=True,
               envvar="RECONCILER_EXPLAIN_FORMAT", show_envvar=True, help="text, json, or markdown.")
 @verbosity_options

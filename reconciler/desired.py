@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.manifest.model import Manifests, Meta, Model
-from reconciler.prices import PRICE_FIELDS, to_micros
+from reconciler.prices import PRICE_FIELDS, from_book, to_micros
 from reconciler.secrets import Secret
 from reconciler.state import (
     MODEL,
@@ -115,7 +115,7 @@ def _prices(
         if ptype is None:
             continue
         key: Key = (ptype, m.model)
-        layers.setdefault(key, []).append(m.pricing)
+        layers.setdefault(key, []).append(m.pricing if m.book is None else from_book(book.get(key), m.book))
         metas.setdefault(key, m.meta)
     catalog_meta = {id(meta.doc): meta for meta in manifests.catalogs}
     for entry in manifests.prices:

@@ -7,7 +7,7 @@ repr (`3e-06` -> Decimal("0.000003")), which is the decimal the user wrote.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -46,6 +46,18 @@ def to_micros(value: Any) -> int | None:
     if micros != micros.to_integral_value():
         raise PriceError(f"{value} has more than 6 decimal places (finer than a micro-dollar)")
     return int(micros)
+
+
+def from_book(booked: dict[str, int | None] | None, multiplier: Decimal) -> dict[str, str | None]:
+    """`pricing: book` (x multiplier): the book's fields as USD decimals, rounded half-even to the
+    micro-dollar. A model the book lacks gets no fields (the plan then warns that it has no price)."""
+    if booked is None:
+        return {}
+    out: dict[str, str | None] = {}
+    for name in PRICE_FIELDS:
+        micros = booked.get(name)
+        out[name] = None if micros is None else from_micros(int((micros * multiplier).to_integral_value(rounding=ROUND_HALF_EVEN)))
+    return out
 
 
 def from_micros(micros: int | None) -> str | None:

@@ -36,6 +36,7 @@ class PlanOutcome:
     validation: ValidationResult | None
     plan: Plan
     desired: State | None = None  # what the manifests ask for (before --select narrows it)
+    actual: State | None = None  # the store's state planned against
 
 
 def holder_identity() -> str:
@@ -59,7 +60,7 @@ def make_plan(
         return None if plaintext is None else store.secret_view(plaintext, group)
 
     desired = desired_state(validation.manifests, actual, view_of)
-    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options), desired)
+    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options), desired, actual)
 
 
 def apply_manifests(

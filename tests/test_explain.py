@@ -367,3 +367,86 @@ def test_golden_explain_outputs(tmp_path: Path, fmt: str) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(done.stdout)
     assert done.stdout == golden.read_text()
+
+
+def test_plan_cost_appends_the_section(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    root = write_manifests(tmp_path / "m")
+    env = _apply(root, fake_coder, tmp_path)
+    ids = _seed_people(fake_coder)
+    _spend(fake_coder, ids, 2, "claude-haiku-4-5", "anthropic", "anthropic",
+           {"input": 2_000_000, "output": 0, "cache_read": 0, "cache_write": 0}, 1_600_000)
+    manifest = root / "all.yaml"
+    manifest.write_text(manifest.read_text().replace('input: "0.8"', 'input: "1"'))
+    done = run_cli("plan", str(root), "--cost", "--format", "markdown", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "### Cost of this change" in done.stdout
+    assert "$1.60 | $2.00 | +$0.40, +25.0%" in done.stdout  # 2M input tokens: $0.80 -> $1.00 per 1M
+    sql = run_cli("plan", str(root), "--cost", "--store", f"sqlite:///{tmp_path}/s.db",
+                  env={"RECONCILER_ENCRYPTION_KEY": ""})
+    assert sql.returncode == 0 and "keeps no usage" in sql.stdout
+
+
+def test_price_book_warnings_at_their_lines(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    root = write_manifests(tmp_path / "m")
+    manifest = root / "all.yaml"
+    text = manifest.read_text()
+    text = text.replace('pricing: {input: "0.8", output: "4"}', 'pricing: {input: "1", output: "5"}')  # = book
+    text = text.replace("  model: gpt-5-mini\n", "  model: gpt-5-mini\n  pricing: {input: \"0.3\"}\n")
+    manifest.write_text(text)
+    env = {"CODER_SESSION_TOKEN": fake_coder.token, "RECONCILER_STORE": "coder+" + fake_coder.url,
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = run_cli("plan", str(root), env=env)
+    assert done.returncode == 0, done.stderr
+    lines = text.splitlines()
+
+    def line_of(needle: str) -> int:
+        return next(n for n, line in enumerate(lines, start=1) if needle in line)
+
+    haiku_line, mini_line, qwen_line = line_of('output: "5"'), line_of('input: "0.3"'), line_of("model: qwen3-coder")
+    assert f"all.yaml:{haiku_line}:" in done.stderr
+    assert "RC504 the price of anthropic/claude-haiku-4-5 equals the store's price book" in done.stderr
+    assert f"all.yaml:{mini_line}:" in done.stderr
+    assert "RC503 the price of openai/gpt-5-mini differs" in done.stderr and "$0.25 in the book" in done.stderr
+    assert f"all.yaml:{qwen_line}:" in done.stderr and "RC502" in done.stderr
+
+
+def test_pricing_book_follows_the_book_with_a_multiplier(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    root = write_manifests(tmp_path / "m")
+    manifest = root / "all.yaml"
+    manifest.write_text(manifest.read_text().replace("  default: true\n",
+                                                     "  default: true\n  pricing: {book: true, multiplier: 0.8}\n"))
+    env = _apply(root, fake_coder, tmp_path)
+
+    def sonnet_price() -> dict:
+        found = [p for k, p in fake_coder.state.custom_prices.items() if k[2] == "claude-sonnet-4-5"]
+        assert len(found) == 1
+        return found[0].prices
+
+    assert sonnet_price() == {"input_price": 2_400_000, "output_price": 12_000_000, "cache_read_price": 240_000,
+                              "cache_write_price": 3_000_000}  # 0.8 x the book, exactly
+    assert run_cli("plan", str(root), "--detailed-exitcode", env=env).returncode == 0
+    # the book changes (a Coder upgrade): the next plan re-derives the price, the apply writes it
+    book = [dict(row, input_price=3_300_003) if row["model"] == "claude-sonnet-4-5" else row
+            for row in fixtures.DEFAULT_PRICE_BOOK]
+    fake_coder.seed_default_prices(book)
+    planned = run_cli("plan", str(root), "--format", "json", env=env)
+    changes = json.loads(planned.stdout)["changes"]
+    assert [(c["key"], c["diff"]) for c in changes] == [
+        ("anthropic/claude-sonnet-4-5", [{"path": "input", "before": 2_400_000, "after": 2_640_002}])]
+    assert run_cli("apply", str(root), env=env).returncode == 0
+    assert sonnet_price()["input_price"] == 2_640_002  # 3,300,003 x 0.8 = 2,640,002.4: half-even to the micro
+    assert run_cli("plan", str(root), "--detailed-exitcode", env=env).returncode == 0
+
+
+def test_a_pin_on_purpose_is_not_warned_about(tmp_path: Path) -> None:
+    root = write_manifests(tmp_path / "m")
+    manifest = root / "all.yaml"
+    text = manifest.read_text().replace('pricing: {input: "0.8", output: "4"}', 'pricing: {input: "1", output: "5"}')
+    manifest.write_text(text)
+    store = ["--store", f"sqlite:///{tmp_path}/s.db"]
+    env = {"RECONCILER_ENCRYPTION_KEY": ""}
+    assert "RC504" in run_cli("plan", str(root), *store, env=env).stderr
+    manifest.write_text(text.replace("metadata: {name: haiku}",
+                                     'metadata: {name: haiku, annotations: {reconciler/price-pin: "true"}}'))
+    done = run_cli("plan", str(root), *store, env=env)
+    assert done.returncode == 0 and "RC504" not in done.stderr and "RC502" in done.stderr

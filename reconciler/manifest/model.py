@@ -7,6 +7,7 @@ and types are known to be right; semantic problems are the validator's job.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from reconciler.manifest.loader import Document
@@ -86,6 +87,7 @@ class Model:
     compression_threshold: int
     config: dict[str, Any]  # canonical (see `canonical`)
     pricing: dict[str, Any]  # only the fields the manifest gives; values as written
+    book: Decimal | None = None  # `pricing: book` (1) or `{book: true, multiplier: m}`: the book price x m
 
     @property
     def name(self) -> str:
@@ -213,6 +215,7 @@ def canonical(value: Any) -> Any:
 
 def _model(meta: Meta, spec: dict[str, Any]) -> Model:
     limit = canonical(spec["context_limit"])
+    raw_pricing = spec.get("pricing") or {}
     threshold = canonical(spec.get("compression_threshold"))
     return Model(
         meta=meta,
@@ -225,5 +228,16 @@ def _model(meta: Meta, spec: dict[str, Any]) -> Model:
         context_limit=limit,
         compression_threshold=default_compression_threshold(limit) if threshold is None else threshold,
         config=canonical(spec.get("config") or {}),
-        pricing=dict(spec.get("pricing") or {}),
+        pricing=dict(raw_pricing) if isinstance(raw_pricing, dict) and "book" not in raw_pricing else {},
+        book=_book_multiplier(raw_pricing),
     )
+
+
+def _book_multiplier(pricing: Any) -> Decimal | None:
+    """`book` -> 1; `{book: true, multiplier: 0.8}` -> Decimal("0.8") (exactly as written); else None."""
+    if pricing == "book":
+        return Decimal(1)
+    if isinstance(pricing, dict) and pricing.get("book") is True:
+        multiplier = pricing.get("multiplier", 1)
+        return Decimal(repr(multiplier)) if isinstance(multiplier, float) else Decimal(multiplier)
+    return None

@@ -486,6 +486,7 @@ class _PriceSource:
     path: Path  # of the mapping that holds the fields
     key: tuple[str, str] | None  # (provider type, model); None when the provider is unknown
     fields: dict[str, Any]
+    book: bool = False  # `pricing: book`: every field from the store's price book
 
 
 def _price_sources(m: Manifests) -> list[_PriceSource]:
@@ -495,7 +496,7 @@ def _price_sources(m: Manifests) -> list[_PriceSource]:
     for model in m.models:
         provider = providers.get(model.provider)
         key = (provider.type, model.model) if provider is not None else None
-        sources.append(_PriceSource(model.meta.doc, ("spec", "pricing"), key, model.pricing))
+        sources.append(_PriceSource(model.meta.doc, ("spec", "pricing"), key, model.pricing, model.book is not None))
     for entry in m.prices:
         path = ("spec", "prices", entry.index)
         sources.append(_PriceSource(entry.doc, path, (entry.provider, entry.model), entry.fields))
@@ -545,10 +546,25 @@ def prices_agree(m: Manifests) -> Iterator[Diagnostic]:
                 yield source.doc.diagnostic("RC409", message, (*source.path, field))
 
 
+def book_pricing_alone(m: Manifests) -> Iterator[Diagnostic]:
+    """`pricing: book` prices every field of its key: nothing else may price that key."""
+    sources = _price_sources(m)
+    book_keys = {s.key: s for s in sources if s.key is not None and s.book}
+    for source in sources:
+        original = book_keys.get(source.key)  # type: ignore[arg-type]
+        if original is None or original is source or not (source.fields or source.book):
+            continue
+        message = (
+            f"{'/'.join(source.key or ())} follows the price book at {_place(original.doc, original.path)} "
+            "(pricing: book), so it cannot also be priced here; remove one of the two"
+        )
+        yield source.doc.diagnostic("RC409", message, source.path)
+
+
 def models_priced(m: Manifests) -> Iterator[Diagnostic]:
     book = default_price_book()
     priced = {
-        s.key for s in _price_sources(m) if any(v is not None for v in s.fields.values())
+        s.key for s in _price_sources(m) if s.book or any(v is not None for v in s.fields.values())
     }
     for model, provider in _model_provider(m):
         key = (provider.type, model.model)
@@ -592,5 +608,6 @@ RULES: list[Rule] = [
     override_effort_in_range,
     prices_exact,
     prices_agree,
+    book_pricing_alone,
     models_priced,
 ]
