@@ -450,3 +450,58 @@ def test_a_pin_on_purpose_is_not_warned_about(tmp_path: Path) -> None:
                                      'metadata: {name: haiku, annotations: {reconciler/price-pin: "true"}}'))
     done = run_cli("plan", str(root), *store, env=env)
     assert done.returncode == 0 and "RC504" not in done.stderr and "RC502" in done.stderr
+
+
+def test_byok_against_coder_with_and_without_a_saved_key(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    root = write_manifests(tmp_path / "m")
+    env = _apply(root, fake_coder, tmp_path)
+    ids = _seed_people(fake_coder)
+    crowd = people.people_of(fake_coder.state)
+    crowd.byok_enabled = True
+    internal = next(p.id for p in fake_coder.state.providers.values() if p.name == "internal")
+
+    def compaction() -> tuple[dict, dict]:
+        done = run_cli("explain", "--user", "alice", "--format", "json", env=env)
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)["explanations"][0]
+        creds = {c["provider"]: c for c in data["credentials"]}
+        return {c["context"]: c for c in data["contexts"]}["compaction"], creds["internal"]
+
+    context, creds = compaction()  # no central key, no key of alice's: hidden, falls through
+    assert context["model"] == "anthropic/claude-sonnet-4-5" and not creds["available"]
+    assert "alice has saved no key of their own" in creds["source"]
+    crowd.user_keys.add((ids["alice"], internal))
+    context, creds = compaction()  # alice saved her own key: the override serves
+    assert context["model"] == "internal/qwen3-coder" and creds["available"]
+    assert creds["source"] == "alice's own key (BYOK)"
+
+
+def test_golden_cost_outputs() -> None:
+    actual = State()
+    actual.default_prices[("anthropic", "claude-sonnet-4-5")] = {
+        "input": 3_000_000, "output": 15_000_000, "cache_read": 300_000, "cache_write": 3_750_000}
+    actual.of(PRICE)[("openai", "gpt-5")] = {"input": 1_250_000, "output": 10_000_000, "cache_read": 125_000,
+                                             "cache_write": None}
+    desired = State()
+    desired.of(PRICE)[("openai", "gpt-5")] = {"input": 1_000_000, "output": 8_000_000, "cache_read": 100_000,
+                                              "cache_write": None}
+    rows = [
+        {"organization": "coder", "provider": "anthropic", "provider_type": "anthropic",
+         "model": "claude-sonnet-4-5", "tokens": {"input": 40_000_000, "output": 2_000_000,
+                                                  "cache_read": 90_000_000, "cache_write": 1_000_000},
+         "cost_micros": 180_750_000},
+        {"organization": "coder", "provider": "openai", "provider_type": "openai", "model": "gpt-5",
+         "tokens": {"input": 10_000_000, "output": 1_000_000, "cache_read": 0, "cache_write": 5},
+         "cost_micros": 22_500_000},
+        {"organization": "research", "provider": "internal", "provider_type": "openai-compat", "model": "qwen",
+         "tokens": {"input": 1_000, "output": 1_000, "cache_read": 0, "cache_write": 0}, "cost_micros": 0},
+    ]
+    report = reprice(rows, actual, desired, since="2026-11-04 00:00 UTC", until="2026-12-04 00:00 UTC")
+    from reconciler.render import Style
+    from reconciler.render.explain import render_cost_markdown, render_cost_text
+
+    for name, text in (("cost.txt", render_cost_text(report, Style(False))), ("cost.md", render_cost_markdown(report))):
+        golden = GOLDEN / name
+        if os.environ.get("RECONCILER_UPDATE_GOLDEN"):
+            golden.write_text(text)
+        assert text == golden.read_text(), name
