@@ -243,8 +243,11 @@ def cli() -> None:
               help="text for people, json for machines (stdout), github for workflow annotations.")
 @click.option("--strict", is_flag=True, envvar="RECONCILER_STRICT", show_envvar=True,
               help="Treat warnings as errors.")
+@click.option("--jobs", type=click.IntRange(min=1, max=64), envvar="RECONCILER_JOBS", show_envvar=True,
+              help="Processes that parse a large input (400+ files): default one per CPU; 1 for none. "
+                   "The result is the same for any number.")
 @verbosity_options
-def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
+def validate(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> int:
     """Check manifests against the JSON Schemas and the semantic rules.
 
     PATHS are files or directories (default: the current directory); every
@@ -256,7 +259,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
     from reconciler.validate import validate_paths
 
     started = time.monotonic()
-    result = validate_paths(list(paths) or ["."])
+    result = validate_paths(list(paths) or ["."], jobs)
     _outlive(result)
     _detail(f"validated {len(result.documents)} documents in {result.files} files "
             f"in {time.monotonic() - started:.2f} s")

@@ -14,7 +14,8 @@ import gc
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,15 +74,56 @@ class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
         return str(super().resolve(kind, value, implicit))
 
 
+class Source:
+    """The text of one file, shared by its documents, so that their node trees need not outlive
+    loading: `node(index)` composes the text again for the rare diagnostic that needs a position.
+    The last file composed is kept (diagnostics come sorted by file)."""
+
+    __slots__ = ("text", "_nodes")
+    _recent: Source | None = None
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._nodes: list[yaml.Node | None] | None = None
+
+    def node(self, index: int) -> yaml.Node:
+        if self._nodes is None:
+            loader = _Loader(self.text)
+            nodes: list[yaml.Node | None] = []
+            try:
+                while loader.check_node():  # as far as loading got: a later syntax error ends it
+                    nodes.append(loader.get_node())
+            except yaml.YAMLError:
+                pass
+            finally:
+                loader.dispose()
+            previous, Source._recent = Source._recent, self
+            if previous is not None and previous is not self:
+                previous._nodes = None
+            self._nodes = nodes
+        found = self._nodes[index] if index < len(self._nodes) else None
+        if found is None:
+            raise LookupError(f"document {index} is no longer in the text it was loaded from")
+        return found
+
+
 @dataclass
 class Document:
-    """One YAML document of one file: its data and the node tree it came from."""
+    """One YAML document of one file: its data, and where its node tree can be had again."""
 
     file: str
     index: int
-    node: yaml.Node
+    node: yaml.Node | None  # None once loading is done: `tree()` composes it again from `source`
     data: Any
     unsafe_text: bool = False  # some string holds a character UNSAFE_CHAR matches
+    source: Source | None = None
+
+    def tree(self) -> yaml.Node:
+        if self.node is not None:
+            return self.node
+        if self.source is None:
+            raise LookupError(f"{self.file}: document {self.index} kept no source to locate values in")
+        return self.source.node(self.index)
 
     @property
     def kind(self) -> str:
@@ -99,7 +141,7 @@ class Document:
         A path that leads nowhere (a missing field) points at the deepest
         mapping or sequence on the way, which is where the field belongs.
         """
-        node = self.node
+        node = self.tree()
         key_node: yaml.Node | None = None
         for part in path:
             child = _child(node, part)
@@ -167,18 +209,26 @@ def load_paths(paths: Sequence[str]) -> LoadResult:
     """Load every manifest file under `paths`; problems become diagnostics."""
     files, problems = discover(paths)
     result = LoadResult(diagnostics=problems, files=files)
-    paused = gc.isenabled()
-    gc.disable()  # the collector makes building large node trees ~2.5x slower
-    try:
+    with paused_gc():
         for path in files:
             documents, diagnostics = load_file(path)
             result.documents += documents
             result.diagnostics += diagnostics
+    return result
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The collector makes building large trees ~2.5x slower, and what loading builds lives until
+    exit: pause it, then keep what was built out of later collections."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if paused:
-            gc.freeze()  # the node trees live until exit: keep them out of later collections
+            gc.freeze()
             gc.enable()
-    return result
 
 
 def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
@@ -219,12 +269,13 @@ def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]
     documents: list[Document] = []
     loader = _Loader(text)
     scan_all = UNSAFE_CHAR.search(text) is not None  # else only escapes can make unsafe text
+    source = Source(text)
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                documents.extend(_document(path, index, node, problems, scan_all))
+                documents.extend(_document(path, index, node, problems, scan_all, source))
             index += 1
     except yaml.MarkedYAMLError as exc:
         problems.append(_syntax_diag(path, exc, text))
@@ -240,7 +291,7 @@ def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]
 
 
 def _document(
-    path: str, index: int, node: yaml.Node, problems: list[Diagnostic], scan_all: bool
+    path: str, index: int, node: yaml.Node, problems: list[Diagnostic], scan_all: bool, source: Source
 ) -> list[Document]:
     if isinstance(node, yaml.ScalarNode) and node.tag == NULL:
         return []  # an empty document between two `---` separators
@@ -253,7 +304,7 @@ def _document(
     problems.extend(builder.problems)
     if builder.problems:
         return []
-    doc = Document(path, index, node, data, builder.unsafe_text)
+    doc = Document(path, index, node, data, builder.unsafe_text, source)
     if not isinstance(data, dict):
         problems.append(doc.diagnostic("RC111", "a manifest document must be a mapping"))
         return []
@@ -268,6 +319,7 @@ def _document(
         message = f"kind is {shown}; expected one of {', '.join(KINDS)}"
         problems.append(doc.diagnostic("RC113", message, ("kind",)))
         return []
+    doc.node = None  # positions come from `source` when a diagnostic needs one: the tree is freed
     return [doc]
 
 

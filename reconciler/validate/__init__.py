@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,19 +33,80 @@ class ValidationResult:
         return not self.diagnostics if strict else self.errors == 0
 
 
-def validate_paths(paths: Sequence[str]) -> ValidationResult:
-    """Every problem in the manifests under `paths`, sorted by place."""
-    from reconciler.manifest.loader import load_paths
+PARALLEL_MIN_FILES = 400  # below this, starting worker processes costs more than they save
+PARALLEL_MIN_BYTES = 512 * 1024
+MAX_JOBS = 8
+
+
+def validate_paths(paths: Sequence[str], jobs: int | None = None) -> ValidationResult:
+    """Every problem in the manifests under `paths`, sorted by place.
+
+    `jobs`: worker processes that load and schema-check a large input (default: one per CPU;
+    1 does everything in this process). Workers take contiguous chunks of the sorted files and
+    their results are joined in file order, so the outcome is the same for any `jobs`.
+    """
+    from reconciler.manifest.loader import discover, paused_gc
     from reconciler.manifest.model import build_manifests
     from reconciler.validate.rules import check_rules
-    from reconciler.validate.schema import check_documents
 
-    loaded = load_paths(paths)
-    valid, schema_problems = check_documents(loaded.documents)
+    files, problems = discover(paths)
+    documents, valid, diagnostics = [], [], list(problems)
+    with paused_gc():
+        for loaded, passed, found in _load_and_check(files, jobs):
+            documents += loaded
+            valid += passed
+            diagnostics += found
     manifests = build_manifests(valid)
-    invalid = {id(d) for d in loaded.documents} - {id(d) for d in valid}
-    for doc in loaded.documents:
+    invalid = {id(d) for d in documents} - {id(d) for d in valid}
+    for doc in documents:
         if id(doc) in invalid and doc.name:
             manifests.invalid_names.setdefault(doc.kind, set()).add(doc.name)
-    diagnostics = loaded.diagnostics + schema_problems + check_rules(manifests)
-    return ValidationResult(sort_diagnostics(diagnostics), manifests, loaded.documents, len(loaded.files))
+    diagnostics += check_rules(manifests)
+    return ValidationResult(sort_diagnostics(diagnostics), manifests, documents, len(files))
+
+
+Checked = tuple[list["Document"], list["Document"], list[Diagnostic]]  # loaded, schema-valid, problems
+
+
+def _load_and_check(files: list[str], jobs: int | None) -> Iterator[Checked]:
+    workers = min(jobs if jobs is not None else (os.cpu_count() or 1), MAX_JOBS)
+    if workers > 1 and "-" not in files and len(files) >= PARALLEL_MIN_FILES and _size(files) >= PARALLEL_MIN_BYTES:
+        import multiprocessing
+
+        if "fork" in multiprocessing.get_all_start_methods():
+            size = max(1, len(files) // (workers * 4))
+            chunks = [files[i:i + size] for i in range(0, len(files), size)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                yield from pool.imap(_check_chunk, chunks)
+            return
+    yield _check_chunk(files, fast=None)
+
+
+def _check_chunk(files: list[str], fast: bool | None = True) -> Checked:
+    """Load and schema-check some files (in a worker: the compiled validator pays off there too)."""
+    import gc
+
+    from reconciler.manifest.loader import load_file
+    from reconciler.validate.schema import check_documents
+
+    gc.disable()
+    documents: list[Document] = []
+    problems: list[Diagnostic] = []
+    for path in files:
+        loaded, found = load_file(path)
+        documents += loaded
+        problems += found
+    valid, schema_problems = check_documents(documents, fast)
+    return documents, valid, problems + schema_problems
+
+
+def _size(files: list[str]) -> int:
+    total = 0
+    for path in files:
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            pass
+        if total >= PARALLEL_MIN_BYTES:
+            break
+    return total
