@@ -72,6 +72,27 @@ class Change:
         return Change(self.action, self.kind, self.key, self.before, self.after, self.diff, self.reason,
                       self.send_secrets, self.needs, ids, self.meta)
 
+    def check_shape(self) -> None:
+        """ValueError unless the change is one this tool could have planned (a saved plan's)."""
+        from reconciler.state import KIND_ORDER
+
+        if self.action not in (CREATE, UPDATE, DELETE, REPLACE):
+            raise ValueError(f"unknown action {self.action!r}")
+        if self.kind not in KIND_ORDER:
+            raise ValueError(f"unknown kind {self.kind!r}")
+        if not self.key or not all(isinstance(part, str) for part in self.key):
+            raise ValueError(f"{self.kind}: a key is a list of strings")
+        for record in (self.before, self.after):
+            if record is not None and not isinstance(record, dict):
+                raise ValueError(f"{self.id}: a record is a mapping")
+        if self.action != DELETE and self.after is None:
+            raise ValueError(f"{self.id}: a {self.action} needs the record it writes")
+        for name in (*self.send_secrets, *self.needs, *self.depends_on):
+            if not isinstance(name, str):
+                raise ValueError(f"{self.id}: names are strings")
+        if self.meta is not None and not isinstance(self.meta, dict):
+            raise ValueError(f"{self.id}: meta is a mapping")
+
     def field_diffs(self) -> tuple[FieldDiff, ...]:
         """The per-field diff. A create's is its new record, listed only when something reads it:
         an apply of thousands of new objects never needs it."""

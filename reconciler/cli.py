@@ -10,6 +10,7 @@ for `plan --detailed-exitcode` when the plan has changes.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,6 +31,11 @@ DEFAULT_STORE = "sqlite:///.reconciler/store.db"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+_SGR = re.compile(r"\x1b\[[0-9;]*m|\r\x1b\[K")  # colour codes, and progress's clear-line
+# an SGR colour code as a whole, else any C0/C1 control but tab and newline, and the bidi overrides
+_CONTROL = re.compile("\x1b\\[[0-9;]*m|\r\x1b\\[K|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _style(stream: Any) -> Style:
     from reconciler.render import Style
 
@@ -38,13 +44,26 @@ def _style(stream: Any) -> Style:
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text)
+    sys.stdout.write(_terminal_safe(text))
     sys.stdout.flush()
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text)
+    sys.stderr.write(_terminal_safe(text))
     sys.stderr.flush()
+
+
+def _terminal_safe(text: str) -> str:
+    """Control characters from data (a file name, a store key, a server's message, a saved plan)
+    shown as escapes, so that none can move the cursor, rewrite a line or retitle the terminal.
+    Kept: newlines, tabs, and what this tool writes itself: colour codes (`ESC [ digits m`) and the
+    progress line's clear-line (`CR ESC [ K`)."""
+    def shown(match: re.Match[str]) -> str:
+        if _SGR.fullmatch(match.group(0)):
+            return match.group(0)
+        return "".join(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" for c in match.group(0))
+
+    return _CONTROL.sub(shown, text) if _CONTROL.search(text) else text
 
 
 def _fail(message: str) -> NoReturn:
@@ -118,6 +137,23 @@ def _detail(text: str) -> None:
         _err(_style(sys.stderr)(text, "dim") + "\n")
 
 
+class Seconds(click.FloatRange):
+    """A finite, non-negative number of seconds: `nan` and `inf` would wait forever."""
+
+    name = "seconds"
+
+    def __init__(self, min_open: bool = False) -> None:
+        super().__init__(min=0, min_open=min_open)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
 def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--store",
@@ -175,11 +211,11 @@ def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      expose_value=False, callback=keep,
                      help="Coder store: take the apply lock in this SQL store (shared by every machine "
                           "that applies) instead of a lock file on this machine."),
-        click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+        click.option("--request-timeout", type=Seconds(min_open=True), default=30.0,
                      show_default=True, envvar="RECONCILER_REQUEST_TIMEOUT", show_envvar=True,
                      expose_value=False, callback=keep,
                      help="Coder store: seconds to wait for one answer before retrying."),
-        click.option("--deadline", type=click.FloatRange(min=0, min_open=True), default=600.0,
+        click.option("--deadline", type=Seconds(min_open=True), default=600.0,
                      show_default=True, envvar="RECONCILER_DEADLINE", show_envvar=True,
                      expose_value=False, callback=keep,
                      help="Coder store: seconds a read or an apply may take, retries included."),
@@ -189,23 +225,26 @@ def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _open(store_url: str) -> Store:
+def _open(store_url: str, read_only: bool = False) -> Store:
+    """The store; `read_only` for the commands that only read (plan, export, …): a SQL store is then
+    neither created nor migrated, and a PostgreSQL session refuses writes."""
     from reconciler.stores import open_store
 
     ctx = click.get_current_context(silent=True)
     if ctx is not None and store_url.lower().startswith("coder+"):
         return open_store(store_url, **ctx.meta.get(CODER_OPTIONS, {}))
-    return open_store(store_url)
+    return open_store(store_url, read_only=True) if read_only else open_store(store_url)
 
 
-def _open_observed(store_url: str, on_apply: Callable[[int], None] | None = None) -> ObservedStore:
+def _open_observed(store_url: str, on_apply: Callable[[int], None] | None = None,
+                   read_only: bool = False) -> ObservedStore:
     """The store, wrapped to time its reads and writes (and count an apply's changes for progress)."""
     import time
 
     from reconciler.progress import ObservedStore
 
     started = time.monotonic()
-    store = ObservedStore(_open(store_url), on_apply)
+    store = ObservedStore(_open(store_url, read_only), on_apply)
     _detail(f"store: {store.url} (opened in {time.monotonic() - started:.2f} s)")
     return store
 
@@ -344,7 +383,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     from reconciler.secrets import SecretResolver
 
     options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
-    store = _open_observed(store_url)
+    store = _open_observed(store_url, read_only=True)
     started = time.monotonic()
     try:
         outcome = make_plan(list(paths) or ["."], store, options, SecretResolver(), strict)
@@ -361,8 +400,9 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
         from reconciler.render.text import render_diagnostics
 
         _err(render_diagnostics(diagnostics, _style(sys.stderr)))
-    if out_file:
-        save_plan(result, store.url, out_file)
+    if out_file and not save_plan(result, store.url, out_file):
+        _err(f"Warning: {out_file} is not signed (no RECONCILER_PLAN_KEY or RECONCILER_ENCRYPTION_KEY): "
+             "it can be read, but `apply` refuses it\n")
     if fmt == "json":
         from reconciler.render import to_json_text
 
@@ -403,7 +443,7 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
 @plan_options
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), envvar="RECONCILER_REPORT",
               show_envvar=True, help="Write the apply report as JSON (each change's status).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--lock-timeout", type=Seconds(), default=60.0, show_default=True,
               envvar="RECONCILER_LOCK_TIMEOUT", show_envvar=True,
               help="Seconds to wait for another apply holding the store's lock.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -520,7 +560,7 @@ def history(store_url: str, limit: int, fmt: str) -> int:
     """Show the store's apply history, newest first (SQL stores keep one)."""
     from reconciler.errors import UsageError
 
-    store = _open(store_url)
+    store = _open(store_url, read_only=True)
     try:
         read_history = getattr(store, "history", None)
         if read_history is None:
@@ -630,7 +670,7 @@ def export(store_url: str, out_dir: str | None) -> int:
     """
     from reconciler.export import export_store, write_export
 
-    store = _open(store_url)
+    store = _open(store_url, read_only=True)
     try:
         result = export_store(store)
     finally:
@@ -749,7 +789,7 @@ def explain(paths: tuple[str, ...], store_url: str | None, organization: str | N
         raise UsageError("give manifest PATHs, a --store, or both")
     if diff and not (paths and store_url):
         raise UsageError("--diff compares the manifests with a store: give both PATHs and --store")
-    store = _open(store_url) if store_url else None
+    store = _open(store_url, read_only=True) if store_url else None
     try:
         sides = read_sides(list(paths), store, SecretResolver())
         view = None
@@ -804,7 +844,7 @@ def cost(paths: tuple[str, ...], store_url: str, since: str, fmt: str) -> int:
     from reconciler.secrets import SecretResolver
 
     start = parse_since(since)
-    store = _open(store_url)
+    store = _open(store_url, read_only=True)
     try:
         sides = read_sides(list(paths) or ["."], store, SecretResolver())
         report = cost_of_change(sides, store, start)

@@ -1,16 +1,26 @@
 """Saved plans: `plan --out FILE` writes one, `apply FILE` applies exactly it or refuses.
 
 The file holds the changes (records with secret references, never values),
-the fingerprint of the store state the plan was made against, and a checksum
-over all of it, so an altered file or a changed store is refused with a reason.
+the fingerprint of the store state the plan was made against, and an HMAC
+over all of it under the plan key, so that a file altered by anyone who lacks
+the key (the usual reader of a CI artifact) is refused, as is a changed store.
+
+The plan key: `RECONCILER_PLAN_KEY` (any secret of 32 characters or more),
+else one derived from each of `RECONCILER_ENCRYPTION_KEY`'s keys (the first
+signs, all verify). With neither, `plan --out` writes an unsigned plan, to
+read or keep as an artifact (a pull-request job has no keys), and `apply`
+refuses it: an unsigned plan would be a suggestion, not a contract.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler import __version__
@@ -21,12 +31,47 @@ from reconciler.plan import FORMAT_VERSION, Plan, PlanOptions
 MARKER = "reconciler-plan"
 
 
-def _checksum(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+PLAN_KEY_ENV = "RECONCILER_PLAN_KEY"
+ENCRYPTION_KEY_ENV = "RECONCILER_ENCRYPTION_KEY"
+MIN_PLAN_KEY_CHARS = 32
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+MAX_NESTING = 64
+NO_KEY = (f"saved plans are signed, and no key is set: set {PLAN_KEY_ENV} (a secret of {MIN_PLAN_KEY_CHARS}+ "
+          f"characters, the same where the plan is made and where it is applied) or {ENCRYPTION_KEY_ENV}")
 
 
-def save_plan(plan: Plan, store_url: str, path: str) -> None:
+def plan_keys(environ: Mapping[str, str] | None = None) -> list[bytes]:
+    """The keys that may sign a plan, the signing one first; PlanFileError when none is set."""
+    env = os.environ if environ is None else environ
+    given = env.get(PLAN_KEY_ENV, "")
+    if given:
+        if len(given) < MIN_PLAN_KEY_CHARS:
+            raise PlanFileError(f"{PLAN_KEY_ENV} is too short: use a secret of {MIN_PLAN_KEY_CHARS} characters or more")
+        return [_derive(given)]
+    material = [part.strip() for part in env.get(ENCRYPTION_KEY_ENV, "").split(",") if part.strip()]
+    if not material:
+        raise PlanFileError(NO_KEY)
+    return [_derive(part) for part in material]
+
+
+def _derive(material: str) -> bytes:
+    return hmac.new(material.encode("utf-8", "surrogatepass"), b"reconciler saved plan v1", hashlib.sha256).digest()
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _signature(body: dict[str, Any], key: bytes) -> str:
+    return "hmac-sha256:" + hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
+
+
+def save_plan(plan: Plan, store_url: str, path: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Write the plan; signed (True) when a plan key is set, else unsigned (False: apply refuses it)."""
+    try:
+        key: bytes | None = plan_keys(environ)[0]
+    except PlanFileError:
+        key = None
     body = {
         "kind": MARKER,
         "format_version": FORMAT_VERSION,
@@ -42,9 +87,10 @@ def save_plan(plan: Plan, store_url: str, path: str) -> None:
         "plan": plan.to_dict(),
         "changes": [c.to_saved() for c in plan.changes],
     }
-    head = {"kind": MARKER, "checksum": _checksum(body)}  # first: `is_plan_file` reads only the head
+    head = {"kind": MARKER, "signature": _signature(body, key) if key else None}  # first: `is_plan_file` reads the head
     ordered = {**head, **{name: _sorted(body[name]) for name in sorted(body) if name not in head}}
     write_atomic(path, json.dumps(ordered, indent=2) + "\n")
+    return key is not None
 
 
 def _sorted(value: Any) -> Any:
@@ -61,41 +107,75 @@ def is_plan_file(path: str) -> bool:
         return False
     with open(path, "rb") as fh:
         head = fh.read(4096)
-    return MARKER.encode() in head or (head.lstrip()[:1] == b"{" and b'"checksum"' in head)
+    return MARKER.encode() in head or (head.lstrip()[:1] == b"{" and (b'"signature"' in head or b'"checksum"' in head))
 
 
-def load_plan(path: str) -> tuple[Plan, str]:
+def load_plan(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan, str]:
     """(the plan, the store URL it was made for); PlanFileError says why a file is refused."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            body = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlanFileError(f"{path}: not a readable plan file ({exc})") from None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read the plan file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanFileError(f"{path}: larger than {MAX_PLAN_BYTES // (1024 * 1024)} MiB: not a plan this tool wrote")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__
+        raise PlanFileError(f"{path}: not a readable plan file ({reason})") from None
     if not isinstance(body, dict) or body.get("kind") != MARKER:
         raise PlanFileError(f"{path}: not a reconciler plan file")
-    recorded = body.pop("checksum", None)
-    if recorded != _checksum(body):
-        raise PlanFileError(f"{path}: the plan file was altered after it was written (checksum mismatch)")
+    recorded = body.pop("signature", None)
+    if recorded is None:
+        raise PlanFileError(f"{path}: the plan is not signed (it was made without a plan key): apply only signed "
+                            f"plans; make it again with {PLAN_KEY_ENV} or {ENCRYPTION_KEY_ENV} set")
+    keys = plan_keys(environ)
+    if not isinstance(recorded, str) or not any(
+            hmac.compare_digest(recorded, _signature(body, key)) for key in keys):
+        raise PlanFileError(
+            f"{path}: the plan file's signature does not match: it was altered after it was written, or it was "
+            f"signed with another key ({PLAN_KEY_ENV} / {ENCRYPTION_KEY_ENV} must be the same as where it was made)")
+    if _depth(body) > MAX_NESTING:
+        raise PlanFileError(f"{path}: malformed plan file (nested too deeply)")
     if body.get("format_version") != FORMAT_VERSION:
-        raise PlanFileError(f"{path}: plan format {body.get('format_version')} is not supported")
+        raise PlanFileError(f"{path}: plan format {body.get('format_version')!r} is not supported")
     try:
         options = body["options"]
         plan = Plan(
             changes=[Change.from_saved(c) for c in body["changes"]],
-            state_fingerprint=body["state_fingerprint"],
+            state_fingerprint=str(body["state_fingerprint"]),
             options=PlanOptions(
-                prune=options["prune"],
-                max_deletes=options["max_deletes"],
-                select=tuple((k, v) for k, v in options["select"]),
-                rotate_secrets=options["rotate_secrets"],
+                prune=bool(options["prune"]),
+                max_deletes=int(options["max_deletes"]),
+                select=tuple((str(k), str(v)) for k, v in options["select"]),
+                rotate_secrets=bool(options["rotate_secrets"]),
             ),
-            unmanaged=list(body["plan"].get("unmanaged", [])),
-            notes=list(body["plan"].get("notes", [])),
-            refusal=body["plan"].get("refusal", ""),
+            unmanaged=[str(u) for u in body["plan"].get("unmanaged", [])],
+            notes=[str(n) for n in body["plan"].get("notes", [])],
+            refusal=str(body["plan"].get("refusal", "")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlanFileError(f"{path}: malformed plan file ({exc})") from None
+        for change in plan.changes:
+            change.check_shape()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {str(exc)[:200]})") from None
     return plan, str(body.get("store", ""))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_NESTING:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    if isinstance(value, float) and not math.isfinite(value):
+        return MAX_NESTING + 1
+    return level
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:

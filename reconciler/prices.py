@@ -24,8 +24,9 @@ class PriceError(ValueError):
 def to_decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise PriceError("a price must be a number, not a boolean")
-    if isinstance(value, float):
-        value = repr(value)
+    if isinstance(value, float):  # as written in YAML when a float could not hold it exactly
+        text = getattr(value, "text", None)
+        value = text.replace("_", "") if isinstance(text, str) else repr(value)
     try:
         number = Decimal(value) if isinstance(value, int | str) else Decimal("NaN")
     except InvalidOperation:

@@ -87,16 +87,45 @@ def apply_saved(
     lock_timeout: float,
     progress: ProgressCallback | None = None,
 ) -> tuple[Plan, ApplyReport]:
-    """Apply exactly the saved plan, or refuse it when the store has changed since it was made."""
+    """Apply exactly the saved plan, or refuse it: a file not signed with the plan key, made for
+    another store, or against a store that has changed since (including by this plan's own apply);
+    a delete of a protected object, more deletes than its --max-deletes, or a record that
+    validation refuses, all checked again against the live store."""
     plan, planned_for = load_plan(path)
-    if planned_for and planned_for != store.url:
-        raise PlanFileError(f"{path} was made for store {planned_for}, not {store.url}")
+    if planned_for != store.url:
+        made_for = f"store {planned_for}" if planned_for else "no store at all"
+        raise PlanFileError(f"{path} was made for {made_for}, not {store.url}: run plan against this store")
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
-        current = store.read().fingerprint()
-        if current != plan.state_fingerprint:
+        actual = store.read()
+        if actual.fingerprint() != plan.state_fingerprint:
             raise PlanFileError(
-                f"{path} is stale: the store has changed since the plan was made; run plan again"
+                f"{path} is stale: the store has changed since the plan was made (or the plan was applied "
+                "already); run plan again"
             )
+        problems = saved_plan_problems(plan, actual)
+        if problems:
+            raise PlanFileError(f"{path} is refused, nothing was applied:\n  " + "\n  ".join(problems))
         run = RunInfo(holder, __version__, plan.to_history())
         return plan, apply_plan(plan, store, resolver, run, progress)
+
+
+def saved_plan_problems(plan: Plan, actual: State) -> list[str]:
+    """Every reason the live store gives to refuse a saved plan, at once."""
+    from reconciler.changes import DELETE, REPLACE
+    from reconciler.revalidate import refused_writes
+
+    problems = []
+    removing = [c for c in plan.changes if c.action in (DELETE, REPLACE)]
+    for change in removing:
+        if actual.protected(change.kind, change.key):
+            problems.append(f"{change.id} is protected (reconciler/protect: \"true\") and is never "
+                            f"{'deleted' if change.action == DELETE else 'replaced'}")
+    if len(removing) > plan.options.max_deletes:
+        problems.append(f"it deletes or replaces {len(removing)} objects, more than its --max-deletes "
+                        f"{plan.options.max_deletes}")
+    for diagnostic in refused_writes(actual, plan.changes):
+        where = diagnostic.path or "the document"
+        problems.append(f"it would write what validation refuses: {diagnostic.file}: {where}: "
+                        f"{diagnostic.message} [{diagnostic.code}]")
+    return problems

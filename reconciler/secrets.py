@@ -12,8 +12,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +69,10 @@ class SecretResolver:
             if value is None:
                 raise SecretError(f"secret reference {ref}: environment variable {name} is not set")
         elif source == "file":
+            from reconciler.files import SECRET_FILE_BYTES, read_regular
+
             try:
-                with open(name, encoding="utf-8") as fh:
-                    value = fh.read()
+                value = read_regular(name, SECRET_FILE_BYTES).decode("utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
                 raise SecretError(f"secret reference {ref}: cannot read the file: {reason}") from None
@@ -166,3 +168,39 @@ class Cipher:
 
 def key_id(key: bytes) -> str:
     return hashlib.sha256(b"reconciler-key-id" + key).hexdigest()[:12]
+
+
+MIN_SECRET_RUN = 8  # a run of this many characters of a secret is redacted wherever it appears
+
+
+def redact_runs(text: str, secrets: Iterable[str], replacement: str = "(redacted)") -> str:
+    """`text` with every run of 8 or more characters of any secret replaced, in the secret's raw,
+    JSON-escaped and URL-encoded forms: a server that echoes a key's prefix, or the key inside
+    its own JSON, must not put it in an output."""
+    from urllib.parse import quote
+
+    grams: set[str] = set()
+    for value in secrets:
+        if len(value) < MIN_SECRET_RUN:
+            continue
+        for form in {value, json.dumps(value)[1:-1], quote(value, safe="")}:
+            grams.update(form[i:i + MIN_SECRET_RUN] for i in range(len(form) - MIN_SECRET_RUN + 1))
+    if not grams or len(text) < MIN_SECRET_RUN:
+        return text
+    marked = [False] * len(text)
+    for i in range(len(text) - MIN_SECRET_RUN + 1):
+        if text[i:i + MIN_SECRET_RUN] in grams:
+            for j in range(i, i + MIN_SECRET_RUN):
+                marked[j] = True
+    if not any(marked):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if marked[i]:
+            while i < len(text) and marked[i]:
+                i += 1
+            out.append(replacement)
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

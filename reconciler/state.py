@@ -49,6 +49,9 @@ class State:
     default_prices: dict[Key, Record] = field(default_factory=dict)
     # (kind, key) -> {"labels": {...}, "annotations": {...}}, both always there; not compared
     meta: dict[tuple[str, Key], dict[str, Any]] = field(default_factory=dict)
+    # what changes whenever the store is written, beyond its objects (an apply counter, the
+    # server's update times), so that a saved plan cannot run twice on an A -> B -> A store
+    serial: str = ""
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})
@@ -66,12 +69,17 @@ class State:
     def count(self) -> int:
         return sum(len(v) for v in self.objects.values())
 
-    def fingerprint(self) -> str:
-        """A digest of the objects, so that a saved plan can tell the store has changed."""
+    def fingerprint(self, serial: bool = True) -> str:
+        """A digest of the objects, their labels and annotations, and the store's serial, so that a
+        saved plan can tell the store has changed (and cannot run twice). Without `serial`: of the
+        contents alone (two stores, or one store at two times, that hold the same)."""
         digest = hashlib.sha256()
+        if serial:
+            digest.update(json.dumps(["serial", self.serial]).encode() + b"\n")
         for kind in KIND_ORDER:
             for key in sorted(self.of(kind)):
-                line = json.dumps([kind, list(key), self.of(kind)[key]], sort_keys=True, default=_view_json)
+                meta = self.meta.get((kind, key), NO_META)
+                line = json.dumps([kind, list(key), self.of(kind)[key], meta], sort_keys=True, default=_view_json)
                 digest.update(line.encode())
                 digest.update(b"\n")
         return "sha256:" + digest.hexdigest()

@@ -121,10 +121,10 @@ def opened(url: str) -> SqlStore:
 
 
 def state_fingerprint(url: str) -> str:
-    """The fingerprint of the store's state as a fresh reader sees it."""
+    """The fingerprint of the store's contents as a fresh reader sees them (not its apply counter)."""
     store = opened(url)
     try:
-        return store.read().fingerprint()
+        return store.read().fingerprint(serial=False)
     finally:
         store.close()
 

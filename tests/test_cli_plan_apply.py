@@ -185,7 +185,7 @@ def test_an_altered_plan_file_is_refused(backend: Backend, manifests: Manifests,
     plan_file.write_text(json.dumps(body, indent=2))  # an edit in place: the order kept
     done = reconciler(backend, manifests, "apply", str(plan_file))
     assert done.returncode == 1
-    assert_one_line_error(done.stderr, "altered", "checksum")
+    assert_one_line_error(done.stderr, "altered", "signature")
     assert object_count(backend.url) == 0 and history(backend.url) == []
 
 

@@ -378,3 +378,14 @@ def test_variables_to_manifests_to_apply_give_the_providers_coder_creates(tmp_pa
                     assert got[field] == value, (name, field)
     finally:
         store.close()
+
+
+def test_credentials_in_a_base_url_are_never_copied(tmp_path):
+    secret = "hunter2-base-url-password"
+    result = run_cli("import-env", "--out", str(tmp_path), env={
+        f"{P}0_TYPE": "openai-compat", f"{P}0_KEY": "sk-x",
+        f"{P}0_BASE_URL": f"https://proxy-user:{secret}@llm.internal.example/v1"})
+    assert result.returncode == 1
+    assert f"{P}0_BASE_URL carries credentials" in result.stderr
+    written = "".join(p.read_text() for p in tmp_path.rglob("*.yaml"))
+    assert secret not in result.stdout + result.stderr + written

@@ -449,7 +449,7 @@ def test_prune_deletes_an_unlisted_default_model_in_one_apply() -> None:
 
 def _renderings(plan: Plan, store_url: str, work: Path) -> dict[str, str]:
     saved = work / "plan.json"
-    save_plan(plan, store_url, str(saved))
+    save_plan(plan, store_url, str(saved), {"RECONCILER_PLAN_KEY": "k" * 32})
     return {
         "json": json.dumps(plan.to_dict(), ensure_ascii=False),
         "text": render_plan(plan, Style(False)),

@@ -80,6 +80,7 @@ class Workspace:
         self.secrets = {
             "RECONCILER_STORE": f"sqlite:///{self.store_path}",
             "RECONCILER_ENCRYPTION_KEY": KEY_A,
+            "RECONCILER_PLAN_KEY": "",  # not defined: GitHub gives "", and the encryption key signs
             "CODER_SESSION_TOKEN": "",
             "CODER_SESSION_TOKEN_READONLY": "",
             **{name: f"sk-test-{name.lower().replace('_', '-')}-0123456789" for name in env_references()},

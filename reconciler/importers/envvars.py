@@ -134,9 +134,10 @@ def read_env_file(path: str) -> dict[str, str]:
 
     Errors name the file and line, never a value.
     """
+    from reconciler.files import DATA_FILE_BYTES, read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_regular(path, DATA_FILE_BYTES).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise UsageError(f"cannot read {path}: {reason}") from None
@@ -320,6 +321,11 @@ def _base_url(prefix: str, index: int, ptype: str, given: dict[str, str], enviro
     if plain and via_bedrock and normalize_url(plain) != normalize_url(via_bedrock):
         problems.append(f"{given['BASE_URL']} and {given['BEDROCK_BASE_URL']} name different URLs; keep one")
     url = via_bedrock or plain
+    if url is not None and _has_credentials(url):
+        var = given["BEDROCK_BASE_URL"] if via_bedrock else given["BASE_URL"]
+        problems.append(f"{var} carries credentials (user or password in the URL): they are never copied into a "
+                        "manifest; move them to the provider's keys and give the URL without them")
+        return None
     if url is None and ptype in BASE_URL_REQUIRED:
         problems.append(f"{prefix}{index}_BASE_URL is required for TYPE {ptype}")
     if url is None and ptype == "anthropic" and bedrock:
@@ -328,6 +334,16 @@ def _base_url(prefix: str, index: int, ptype: str, given: dict[str, str], enviro
     if url is not None and normalize_url(url) == normalize_url(default):
         return None  # the type's default: left out, like export leaves it out
     return url
+
+
+def _has_credentials(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "@" in url
+    return "@" in parts.netloc
 
 
 def _check_names(prefix: str, providers: list[EnvProvider], groups: dict[int, dict[str, str]],

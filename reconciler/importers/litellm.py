@@ -119,9 +119,11 @@ def _reject_constant(name: str) -> Any:
 
 def load_price_file(path: str) -> dict[str, Any]:
     """The file's JSON with every number as an exact Decimal (or int)."""
+    from reconciler.files import DATA_FILE_BYTES, read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(read_regular(path, DATA_FILE_BYTES).decode("utf-8"), parse_float=Decimal,
+                          parse_constant=_reject_constant)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -10,6 +10,7 @@ results of the other files.
 
 from __future__ import annotations
 
+import errno
 import gc
 import math
 import os
@@ -72,6 +73,21 @@ class _Loader(yaml.CSafeLoader):  # type: ignore[misc]
                     self._plain_tags[value] = tag
             return tag
         return str(super().resolve(kind, value, implicit))
+
+
+class ExactFloat(float):
+    """A YAML number that a binary float cannot hold exactly, with the text it was written as,
+    so that a price reads as the decimal the author wrote (prices.to_decimal uses `text`)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, value: float, text: str) -> ExactFloat:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ExactFloat, (float(self), self.text))
 
 
 class Source:
@@ -187,15 +203,23 @@ def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
     for given in paths:
         if os.path.isdir(given):
             found: list[str] = []
-            for root, dirs, names in os.walk(given):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
+            seen = {os.path.realpath(given)}  # directories entered: a symlink loop is entered once
+            for root, dirs, names in os.walk(given, followlinks=True):  # a linked folder is read, not skipped
+                kept = []
+                for d in dirs:
+                    real = os.path.realpath(os.path.join(root, d))
+                    if d.startswith(".") or real in seen:
+                        continue
+                    seen.add(real)
+                    kept.append(d)
+                dirs[:] = kept
                 found += [
                     os.path.join(root, n)
                     for n in names
                     if n.endswith((".yaml", ".yml")) and not n.startswith(".")
                 ]
             files += sorted(found)
-        elif os.path.isfile(given) or given == "-":
+        elif os.path.exists(given) or given == "-":  # a FIFO or a device is refused when read, not hung on
             files.append(given)
         else:
             problems.append(_file_diag(given, "RC101", "no such file or directory"))
@@ -238,9 +262,12 @@ def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
 
             raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
         else:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_FILE_BYTES + 1)
+            from reconciler.files import read_regular
+
+            raw = read_regular(path, MAX_FILE_BYTES)  # exactly its size: no 16 MiB buffer per file
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            return [], [_file_diag(path, "RC102", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
         return [], [_file_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
     return load_bytes(raw, path)
 
@@ -462,6 +489,9 @@ class _Builder:
             number = self._construct(node, _SCALARS.construct_yaml_float, "float")
             if isinstance(number, float) and not math.isfinite(number):
                 self._problem(node, "RC203", f"{quoted(node.value)} is not a finite number")
+                return number
+            if isinstance(number, float) and repr(number) != node.value:
+                return ExactFloat(number, node.value)  # 123456789012.345678 is not a float's value
             return number
         if tag == BOOL:
             return self._construct(node, _SCALARS.construct_yaml_bool, "bool")

@@ -10,6 +10,18 @@ from reconciler.stores.base import Store
 DEFAULT_STORE_URL = "sqlite:///.reconciler/store.db"
 
 
+_SECRET_PARAMS = ("password", "sslpassword", "passfile", "token", "sslkey")
+
+
+def redact_store_url(url: str) -> str:
+    """A store URL as messages may show it: no password or token, in any of the forms a store URL
+    takes (user:secret@host, ?password= and ?sslpassword=, a libpq `key=value` string)."""
+    import re
+
+    text = re.sub(r"(?i)\b(" + "|".join(_SECRET_PARAMS) + r")\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1=(redacted)", url)
+    return re.sub(r"(://[^/@?#\s]*?):[^/@?#\s]*@", r"\1:(redacted)@", re.sub(r"://[^/@?#\s:]+@", "://(redacted)@", text))
+
+
 def open_store(url: str, **options: Any) -> Store:
     """Open the store a URL names: sqlite:///, postgresql://, coder+https:// (coder+http:// for loopback)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
@@ -26,6 +38,6 @@ def open_store(url: str, **options: Any) -> Store:
 
         return CoderStore(url, **options)
     raise UsageError(
-        f"unsupported store URL scheme {scheme or url!r}: "
+        f"unsupported store URL scheme {scheme or redact_store_url(url)!r}: "
         "use sqlite:///path.db, postgresql://… or coder+https://host"
     )

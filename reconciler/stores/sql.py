@@ -71,9 +71,12 @@ class Dialect(Protocol):
     begin_write: str  # starts a transaction that will write
     errors: tuple[type[Exception], ...]  # the driver's exceptions
     meta_exists: str  # a query whose one value is non-zero when the meta table exists
+    count_tables: str  # a query whose one value counts the tables of the store's schema or file
+    locks_on_connection: bool  # the lock is taken in the store's own session (a server's advisory lock)
 
-    def connect(self) -> Connection:
-        """A connection in autocommit mode (the store sends BEGIN and COMMIT); else StoreError."""
+    def connect(self, read_only: bool = False) -> Connection:
+        """A connection in autocommit mode (the store sends BEGIN and COMMIT); else StoreError.
+        `read_only`: one that cannot write (and does not create the store)."""
         ...
 
     def exists(self) -> bool:
@@ -84,7 +87,12 @@ class Dialect(Protocol):
         """Runs first in the migration transaction: serialise processes that migrate at once."""
         ...
 
-    def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]: ...
+    def opened(self) -> None:
+        """The store is open for writing and is a reconciler store: make it private where it can be."""
+        ...
+
+    def lock(self, timeout: float, holder: str, *connection: Callable[[], Connection]) -> AbstractContextManager[None]:
+        ...
 
     def upsert_many(self, tx: Tx, upsert: Upsert, rows: Sequence[Row]) -> None:
         """Write many rows with one upsert, in the dialect's fastest way."""
@@ -419,6 +427,7 @@ class SqlStore:
         dialect: Dialect,
         *,
         environ: Mapping[str, str] | None = None,
+        read_only: bool = False,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -429,6 +438,10 @@ class SqlStore:
         self._environ = environ  # None: os.environ, read when a secret is written
         self._conn: Connection | None = None  # opened on first use: a plan never creates a store
         self._salt = b""
+        # plan, export and the other readers never write: no tables created, nothing migrated, and
+        # a store without reconciler's tables reads as empty (one holding other tables is refused)
+        self._read_only = read_only
+        self._no_tables = False
         if dialect.exists():
             self._connection()
 
@@ -438,14 +451,20 @@ class SqlStore:
 
     def _absent(self) -> bool:
         """The store does not exist yet (and reading it must not create it)."""
-        return self._conn is None and not self._dialect.exists()
+        if self._read_only and self._conn is None and self._dialect.exists():
+            self._connection()
+        return self._no_tables or (self._conn is None and not self._dialect.exists())
 
     def _connection(self) -> Connection:
-        """The open connection, creating and migrating the store on first use."""
+        """The open connection, creating and migrating the store on first use (read-only: neither)."""
         if self._conn is None:
-            self._conn = self._dialect.connect()
+            self._conn = self._dialect.connect(self._read_only)
             try:
+                if self._read_only:
+                    self._salt = bytes.fromhex(self._open_read_only())
+                    return self._conn
                 self._salt = bytes.fromhex(self._open())
+                self._dialect.opened()
             except BaseException:
                 self._conn.close()
                 self._conn = None
@@ -465,15 +484,43 @@ class SqlStore:
         with self._transaction(doing, write=True) as tx:
             self._dialect.before_migrating(tx)
             version = self._schema_version(tx)  # another process may have migrated meanwhile
+            if version == 0 and tx.value(self._dialect.count_tables):
+                raise StoreError(
+                    f"{self._dialect.where} holds tables but is not a reconciler store: it is not adopted; "
+                    "give the URL of a reconciler store (or of a new, empty one)")
             for migrate in MIGRATIONS[version:]:
                 migrate(tx, self._dialect)
             _set_meta(tx, "schema_version", str(SCHEMA_VERSION))
             return str(tx.value("SELECT value FROM meta WHERE name = 'fingerprint_salt'"))
 
+    def _open_read_only(self) -> str:
+        """Check the schema without changing it; returns the fingerprint salt ("" when empty)."""
+        doing = f"cannot read the {self._dialect.name} store at {self._dialect.where}"
+        with self._transaction(doing, write=False) as tx:
+            version = self._schema_version(tx)
+            if version == 0:
+                others = tx.value(self._dialect.count_tables)
+                if others:
+                    raise StoreError(
+                        f"{self._dialect.where} holds {others} table(s) but is not a reconciler store: "
+                        "give the URL of a reconciler store (or a new one)")
+                self._no_tables = True
+                return ""
+            if version < SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {self._dialect.where} has schema version {version}; this reconciler "
+                    f"reads {SCHEMA_VERSION}: `reconciler apply` migrates it (plan never writes)")
+            return str(tx.value("SELECT value FROM meta WHERE name = 'fingerprint_salt'"))
+
     def _schema_version(self, tx: Tx) -> int:
         if not tx.value(self._dialect.meta_exists):
             return 0
-        version = int(tx.value("SELECT value FROM meta WHERE name = 'schema_version'") or 0)
+        raw = tx.value("SELECT value FROM meta WHERE name = 'schema_version'")
+        try:
+            version = int(str(raw or 0).strip())
+        except ValueError:
+            raise StoreError(f"the store at {self._dialect.where} records a schema version that is not a "
+                             f"number ({str(raw)[:40]!r}): it is not a store this tool wrote") from None
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store at {self._dialect.where} was created by a newer reconciler (schema "
@@ -524,6 +571,10 @@ class SqlStore:
         return fingerprint(self._salt, plaintext)
 
     def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
+        """The dialect's lock; a server's is taken on this store's own connection, the one that
+        writes, so that losing it loses the writes too (see PostgresDialect.lock)."""
+        if self._dialect.locks_on_connection:
+            return self._dialect.lock(timeout, holder, self._connection)
         return self._dialect.lock(timeout, holder)
 
     def read(self) -> State:
@@ -532,6 +583,7 @@ class SqlStore:
             default_prices={key: dict(record) for key, record in default_price_book().items()},
         )
         if self._absent():
+            state.serial = "applies:0"  # as the store will read once the first apply creates it
             return state  # created by the first apply, not by reading
         doing = f"cannot read the store at {self._dialect.where}"
         with self._transaction(doing, write=False) as tx:
@@ -547,6 +599,7 @@ class SqlStore:
             slots = tx.rows(
                 "SELECT owner, slot, ref, fingerprint FROM secrets WHERE kind = ?", (PROVIDER,)
             )
+            state.serial = f"applies:{tx.value('SELECT coalesce(max(id), 0) FROM history')}"
         providers = state.of(PROVIDER)
         for record in providers.values():
             record["api_keys"] = []

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from reconciler.errors import LockError, StoreError, UsageError
 from reconciler.stores.sql import (
@@ -34,28 +34,37 @@ BUSY_TIMEOUT_SECONDS = 30.0
 def sqlite_path(url: str) -> Path:
     """`sqlite:///relative/path.db` (from the cwd) or `sqlite:////absolute/path.db` -> a path."""
     if not url.lower().startswith(PREFIX) or "?" in url or "#" in url or not url[len(PREFIX):]:
+        from reconciler.stores import redact_store_url
+
         raise UsageError(
-            f"bad SQLite store URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            f"bad SQLite store URL {redact_store_url(url)!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
         )
     return Path(unquote(url[len(PREFIX):])).absolute()
 
 
 class SqliteDialect:
     name = "SQLite"
+    locks_on_connection = False  # a lock file beside the store
     placeholder = "?"
     serial_pk = "INTEGER PRIMARY KEY"
     begin_read = "BEGIN"
     begin_write = "BEGIN IMMEDIATE"  # the write lock first: a writer never fails halfway when busy
     errors: tuple[type[Exception], ...] = (sqlite3.Error, OverflowError)  # a number SQLite cannot store
     meta_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    count_tables = "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.where = str(path)
         self.lock_path = path.with_name(path.name + ".lock")
 
-    def connect(self) -> Connection:
+    def connect(self, read_only: bool = False) -> Connection:
         try:
+            if read_only:  # opened as it is: not created, not chmod'ed, no symlink followed
+                _refuse_links(self.path)
+                uri = f"file:{quote(str(self.path))}?mode=ro"
+                return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
             os.close(_private_file(self.path))
             return sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
         except (OSError, sqlite3.Error) as exc:
@@ -67,6 +76,14 @@ class SqliteDialect:
 
     def before_migrating(self, tx: Tx) -> None:
         """BEGIN IMMEDIATE already serialises writers."""
+
+    def opened(self) -> None:
+        """A reconciler store (created or checked by now) whose mode was widened is made private again."""
+        try:
+            if not self.path.is_symlink() and stat.S_IMODE(self.path.stat().st_mode) != 0o600:
+                os.chmod(self.path, 0o600, follow_symlinks=False)
+        except (OSError, NotImplementedError):
+            pass
 
     def lost(self, conn: Connection) -> bool:
         return False  # a file does not go away mid-transaction
@@ -82,19 +99,36 @@ class SqliteDialect:
 
 
 def _private_file(path: Path) -> int:
-    """Open a file only its owner may read, creating it and its directory; returns its fd."""
+    """Open a regular file only its owner may read, creating it (mode 0600) and its directory;
+    returns its fd. A symbolic link is never followed, and a file this tool did not create is
+    never chmod'ed: a wrong path must not change another file's mode or contents."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except FileExistsError:  # what mkdir says when a file stands where a directory must be
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:  # a umask or a chmod widened it
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
+    except FileExistsError:
+        _refuse_links(path)
+        fd = os.open(path, flags)
+        created = False
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if created and stat.S_IMODE(mode) != 0o600:  # a umask widened it
             os.fchmod(fd, 0o600)
     except OSError:
         os.close(fd)
         raise
     return fd
+
+
+def _refuse_links(path: Path) -> None:
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "is a symbolic link (give the path of the file itself)", str(path))
 
 
 def _read_identity(path: Path) -> dict[str, Any] | None:

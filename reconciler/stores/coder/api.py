@@ -90,6 +90,7 @@ class CoderApi:
             headers={TOKEN_HEADER: token, "Accept": "application/json",
                      "User-Agent": f"reconciler/{__version__}"},
         )
+        self.token = token  # for scrubbing what a server echoes; never printed
         self._timeout = request_timeout
         self._retries = retries
         self._backoff = backoff

@@ -12,6 +12,7 @@ writer.py; docs/CODER.md.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -27,7 +28,7 @@ from reconciler.changes import Change, ChangeResult
 from reconciler.explain import UserView
 from reconciler.errors import StoreError, UsageError
 from reconciler.prices import PRICE_FIELDS
-from reconciler.secrets import mask_secret
+from reconciler.secrets import mask_secret, redact_runs
 from reconciler.state import (
     KIND_ORDER,
     MODEL,
@@ -164,6 +165,7 @@ class CoderStore:
             by_id = _read_models(state, index, org["name"], (models or {}).get("models") or [])
             _read_overrides(state, org["name"], (overrides or {}).get("overrides") or [], by_id)
         _read_prices(state, index, prices or [])
+        state.serial = _serial(providers, fetched, prices)
         if isinstance(toggle, dict):
             state.of(SETTINGS)[SETTINGS_KEY] = {"allow_users": bool(toggle.get("allow_users"))}
         return state, index
@@ -225,7 +227,8 @@ class CoderStore:
             if failure.status == 404 and kind is not None:
                 index.missing[kind] = self._missing(kind)
                 return None
-            raise StoreError(f"cannot read {path} from {self.url}: {failure.summary()}") from None
+            summary = redact_runs(failure.summary(), [self._api.token])
+            raise StoreError(f"cannot read {path} from {self.url}: {summary}") from None
 
     def _missing(self, kind: str) -> str:
         feature, collection, needs = FEATURES[kind]
@@ -246,6 +249,27 @@ class CoderStore:
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+
+def _serial(*collections: Any) -> str:
+    """The objects' update times: what a saved plan's fingerprint adds so that an A -> B -> A
+    deployment (the same objects, written again) does not let an old plan run twice."""
+    digest = hashlib.sha256()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            stamp = value.get("updated_at")
+            if isinstance(stamp, str):
+                digest.update(f"{value.get('id', '')}@{stamp}\n".encode())
+            for item in value.values():
+                if isinstance(item, list | dict):
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(list(collections))
+    return "updated:" + digest.hexdigest()[:32]
 
 
 def _read_providers(state: State, index: Index, providers: list[dict[str, Any]]) -> None:
@@ -315,23 +339,48 @@ def parse_url(url: str) -> tuple[str, str]:
     scheme = parts.scheme.lower()
     http = scheme.partition("+")[2]
     if http not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"bad Coder store URL {url!r}: use coder+https://host")
+        from reconciler.stores import redact_store_url
+
+        raise UsageError(f"bad Coder store URL {redact_store_url(url)!r}: use coder+https://host")
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise UsageError("a Coder store URL takes no user, password, query or fragment: "
                          "give the token with CODER_SESSION_TOKEN or --token-file")
     netloc, path = parts.netloc.lower(), parts.path.rstrip("/")
-    if plain_http_to_remote(f"{http}://{netloc}"):
+    if http == "http" and (not _loopback_host(parts.hostname) or plain_http_to_remote(f"{http}://{netloc}")):
         raise UsageError(f"coder+http:// sends the session token unencrypted and is only for loopback "
                          f"hosts: use coder+https://{netloc}{path}")
     return f"{scheme}://{netloc}{path}", f"{http}://{netloc}{path}"
 
 
+def _loopback_host(host: str) -> bool:
+    """Whether `host` is a loopback address however it is spelt (the way the HTTP client and the
+    C library read it): `localhost`, 127.x, ::1, an IPv4-mapped ::ffff:127.x, or a decimal, octal
+    or hex IPv4 such as 2130706433 or 0x7f.1. Anything else may be a remote host."""
+    import ipaddress
+    import socket
+
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))  # 2130706433, 0177.0.0.1, 0x7f.1
+        except (OSError, ValueError):
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 def _token(token_file: str | None, environ: Mapping[str, str]) -> str:
     """The session token, from --token-file or CODER_SESSION_TOKEN; never part of any message."""
     if token_file:
+        from reconciler.files import SECRET_FILE_BYTES, read_regular
+
         try:
-            with open(token_file, encoding="utf-8") as fh:
-                token = fh.read().strip()
+            token = read_regular(token_file, SECRET_FILE_BYTES).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
             raise UsageError(f"cannot read the Coder token file {token_file}: {reason}") from None

@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.changes import APPLIED, CREATE, DELETE, FAILED, REPLACE, UPDATE, Change, ChangeResult
 from reconciler.errors import SecretError, StoreError
-from reconciler.secrets import Secret
+from reconciler.secrets import Secret, redact_runs
 from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, secret_slots
 from reconciler.stores.coder.api import ApiFailure, CoderApi, Reply
 from reconciler.stores.coder.mapping import (
@@ -184,11 +184,12 @@ class Writer:
         return self._secrets[secret.ref or ""]
 
     def _scrub(self, text: str) -> str:
-        """Coder's messages never hold our secrets, but make sure nothing echoes one."""
+        """Coder's messages never hold our secrets, but make sure nothing echoes one, or 8
+        characters of one, raw or JSON-escaped (the session token included)."""
         for value in self._secrets.values():
-            if len(value) >= 4 and value in text:
+            if 4 <= len(value) < 8 and value in text:
                 text = text.replace(value, "(redacted)")
-        return text
+        return redact_runs(text, [*self._secrets.values(), self._api.token])
 
     def _create(self, path: str, body: dict[str, Any], find: Callable[[], Reply | None]) -> Reply:
         """POST a create; a create that may have landed is looked up rather than sent twice."""
