@@ -195,3 +195,33 @@ def test_terminal_escapes_from_data_never_reach_the_terminal(tmp_path: Path, fmt
     for raw in ("\x1b]0;", "\x07", "\x1b[2J"):
         assert raw not in done.stdout + done.stderr
     assert "\\x1b]0;pwned" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("settings", "needle"), [
+    ("upstream_headers: {api-key: CANARY-0123456789abcdef}", "looks like a credential"),
+    ("upstream_headers: {x-goog-api-key: CANARY-0123456789abcdef}", "looks like a credential"),
+    ("upstream_headers: {Ocp-Apim-Subscription-Key: CANARY-0123456789abcdef}", "looks like a credential"),
+    ("upstream_headers: {X-Team-Token: CANARY-0123456789abcdef}", "looks like a credential"),
+])
+def test_credentials_in_headers_are_refused_unechoed(tmp_path: Path, settings: str, needle: str) -> None:
+    (tmp_path / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: p}\nspec:\n"
+                                     "  type: openai\n  settings:\n    " + settings + "\n")
+    for argv in (["validate", str(tmp_path)], ["validate", str(tmp_path), "--format", "json"]):
+        done = run_cli(*argv)
+        assert done.returncode == 1 and "RC202" in done.stdout + done.stderr and needle in done.stdout + done.stderr
+        assert "CANARY" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["sk_proj_CANARY0123456789abcdef", "AIzaSyCANARY0123456789abcdefghij",
+                                  "CANARYq8Z3xY7wK2mN5pR9tV1bC4"])
+def test_a_key_given_as_an_env_name_is_refused_unechoed(tmp_path: Path, name: str) -> None:
+    (tmp_path / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: p}\nspec:\n"
+                                     f"  type: openai\n  api_keys: [{{env: {name}}}]\n")
+    done = run_cli("validate", str(tmp_path))
+    assert done.returncode == 1 and "looks like a key" in done.stderr
+    assert "CANARY" not in done.stdout + done.stderr
+    ok = tmp_path / "q.yaml"
+    ok.write_text("apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: q}\nspec:\n"
+                  "  type: openai\n  api_keys: [{env: ACME_OPENAI_API_KEY_SECONDARY}]\n")
+    (tmp_path / "p.yaml").unlink()
+    assert run_cli("validate", str(tmp_path)).returncode == 0

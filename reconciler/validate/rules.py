@@ -153,6 +153,32 @@ def base_url_given_when_required(m: Manifests) -> Iterator[Diagnostic]:
         yield provider.meta.doc.diagnostic("RC310", message, ("spec", "type"))
 
 
+_KEY_PREFIXES = ("sk-", "sk_", "AIza", "xai-", "gsk_", "hf_", "ghp_", "gho_", "github_pat_", "AKIA", "ASIA",
+                 "pk-", "rk-", "glpat-", "xox", "eyJ")
+
+
+def _looks_like_a_key(name: str) -> bool:
+    """An `env:` name that is a key pasted where the variable's name belongs."""
+    if name.startswith(_KEY_PREFIXES):
+        return True
+    mixed = any(c.islower() for c in name) and any(c.isupper() for c in name) and any(c.isdigit() for c in name)
+    return len(name) >= 24 and mixed and "_" not in name
+
+
+def env_names_are_names(m: Manifests) -> Iterator[Diagnostic]:
+    for provider in m.providers:
+        refs = [(("spec", "api_keys", i), ref) for i, ref in enumerate(provider.api_keys)]
+        for variant, body in (provider.settings or {}).items():
+            refs += [(("spec", "settings", variant, k), v) for k, v in (body or {}).items()
+                     if isinstance(v, str) and v.startswith("env:")]
+        for path, ref in refs:
+            source, _, name = ref.partition(":")
+            if source == "env" and _looks_like_a_key(name):
+                message = ("this env: name looks like a key, not the name of a variable (it is not shown "
+                           "here; if it is a real key, rotate it): write {env: VARIABLE_NAME}")
+                yield provider.meta.doc.diagnostic("RC202", message, path)
+
+
 def api_keys_accepted(m: Manifests) -> Iterator[Diagnostic]:
     for provider in m.providers:
         variant = next(iter(provider.settings or {}), "")
@@ -249,9 +275,29 @@ def upstream_headers_allowed(m: Manifests) -> Iterator[Diagnostic]:
                 message = f"header {name!r} repeats {seen[lower]!r} (names are case-insensitive)"
                 yield doc.diagnostic("RC417", message, (*base, name), key=True)
             seen.setdefault(lower, name)
+            denied = lower in DENIED_HEADERS or lower.startswith(DENIED_HEADER_PREFIX)
+            if not denied and _credential_header(lower) and value and not _PLACEHOLDER.fullmatch(value.strip()):
+                message = (f"header {name!r} looks like a credential: a key never goes into a manifest as "
+                           "text (the value is not shown here; if it was a real key, rotate it); give the "
+                           "provider's keys in api_keys, which the gateway sends in the header the type uses")
+                yield doc.diagnostic("RC202", message, (*base, name))
+                continue
             for problem in _header_value_problems(value):
                 message = f"the value of header {name!r} {problem}"
                 yield doc.diagnostic("RC417", message, (*base, name))
+
+
+CREDENTIAL_HEADERS = frozenset({
+    "api-key", "x-api-key", "x-goog-api-key", "ocp-apim-subscription-key", "authorization",
+    "proxy-authorization", "x-auth-token", "x-access-token", "cookie", "x-amz-security-token",
+})
+_CREDENTIAL_WORDS = ("key", "token", "secret", "auth", "password", "credential", "signature")
+
+
+def _credential_header(lower: str) -> bool:
+    """A header whose value is a credential: a known one, or a name that says so (api-key,
+    x-goog-api-key, Ocp-Apim-Subscription-Key, …-token, …-secret, …auth…)."""
+    return lower in CREDENTIAL_HEADERS or any(word in lower for word in _CREDENTIAL_WORDS)
 
 
 def _header_value_problems(value: str) -> list[str]:
@@ -598,6 +644,7 @@ RULES: list[Rule] = [
     role_arn_is_iam_role,
     wif_uses_https,
     upstream_headers_allowed,
+    env_names_are_names,
     names_unique_per_kind,
     model_keys_unique,
     one_overrides_per_organization,
