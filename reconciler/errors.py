@@ -25,3 +25,7 @@ class LockError(StoreError):
 
 class PlanFileError(ReconcilerError):
     """A saved plan is unreadable, altered, or stale."""
+
+
+class OutputError(ReconcilerError):
+    """A file the user asked for cannot be written where they asked (a directory, a special file)."""

@@ -94,7 +94,4 @@ def previous_success(path: str) -> float | None:
 def write_metrics(path: str, record: RunRecord) -> None:
     """Write the metrics file atomically; ReconcilerError when it cannot be written."""
     last_success = record.finished if record.success else previous_success(path)
-    try:
-        write_atomic(path, render_metrics(record, last_success))
-    except OSError as exc:
-        raise ReconcilerError(f"cannot write the metrics file {path}: {exc.strerror or exc}") from None
+    write_atomic(path, render_metrics(record, last_success), what="the metrics file")

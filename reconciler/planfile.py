@@ -14,6 +14,7 @@ refuses it: an unsigned plan would be a suggestion, not a contract.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -25,7 +26,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.changes import Change
-from reconciler.errors import PlanFileError
+from reconciler.errors import OutputError, PlanFileError
 from reconciler.plan import FORMAT_VERSION, Plan, PlanOptions
 
 MARKER = "reconciler-plan"
@@ -178,18 +179,47 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
+def write_atomic(path: str, text: str, mode: int = 0o644, what: str = "") -> None:
+    """Write `text` to `path`, as the kind of file that is there allows:
+
+    - a new path or a regular file: via a temporary file and a rename, so readers never see half a
+      file (through a symbolic link: the file it points at, and the link stays);
+    - a character device or a pipe (`/dev/stdout`, a FIFO): straight into it;
+    - anything else (a directory, a socket, a block device): refused, with the reason.
+    OSError becomes OutputError, which names the path.
+    """
+    try:
+        _write(path, text, mode)
+    except OSError as exc:
+        raise OutputError(f"cannot write {what + ' ' if what else ''}{path}: {exc.strerror or exc}") from None
+
+
+def _write(path: str, text: str, mode: int) -> None:
+    import stat
+
+    try:
+        info = os.stat(path)  # through a link: /dev/stdout is one, to a pipe or a terminal
+    except FileNotFoundError:
+        info = None
+    if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise OSError(errno.EINVAL, f"it is {kind}")
+    target = os.path.realpath(path) if os.path.islink(path) else path  # the file a link points at
+    directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     # The temporary name must not end like the target: collectors that read `*.prom` or `*.json`
     # from a directory (node-exporter's textfile collector) would pick up half a file.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

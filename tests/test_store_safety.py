@@ -225,3 +225,23 @@ def test_a_key_given_as_an_env_name_is_refused_unechoed(tmp_path: Path, name: st
                   "  type: openai\n  api_keys: [{env: ACME_OPENAI_API_KEY_SECONDARY}]\n")
     (tmp_path / "p.yaml").unlink()
     assert run_cli("validate", str(tmp_path)).returncode == 0
+
+
+def test_outputs_go_where_asked_as_the_file_there_allows(tmp_path: Path) -> None:
+    import json
+
+    manifests = example_manifests(tmp_path / "m")
+    store = ["--store", f"sqlite:///{tmp_path / 'store.db'}"]
+    done = run_cli("apply", str(manifests.path), *store, "--report", "/dev/stdout", "-q", env=manifests.env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "success"  # straight into the pipe, not replaced
+    (tmp_path / "file").write_text("x")
+    done = run_cli("plan", str(manifests.path), *store, "--out", str(tmp_path / "file" / "plan.json"),
+                   env=manifests.env)
+    assert done.returncode == 1 and "cannot write" in done.stderr and "Not a directory" in done.stderr
+    assert "internal error" not in done.stderr
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("old")
+    link.symlink_to(real)
+    done = run_cli("plan", str(manifests.path), *store, "--out", str(link), env=manifests.env)
+    assert done.returncode == 0 and link.is_symlink() and json.loads(real.read_text())["kind"] == "reconciler-plan"
