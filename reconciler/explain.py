@@ -165,7 +165,8 @@ class _Resolver:
                 return ContextAnswer(context, chosen, tuple(layers))
         if context in ADMIN_CONTEXTS:
             if skip_admin:
-                layers.append(Layer("admin override", None, False, "skipped: the personal setting uses the chat's model"))
+                why = "skipped: the personal setting uses the chat's model"
+                layers.append(Layer("admin override", None, False, why))
             else:
                 chosen = self._admin(context, layers)
                 if chosen:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from reconciler import __version__
 from reconciler.apply import ApplyReport
 from reconciler.changes import APPLIED, FAILED
-from reconciler.errors import ReconcilerError
 from reconciler.plan import ACTIONS, Plan
 from reconciler.planfile import write_atomic
 from reconciler.state import KIND_ORDER

@@ -57,7 +57,8 @@ def from_book(booked: dict[str, int | None] | None, multiplier: Decimal) -> dict
     out: dict[str, str | None] = {}
     for name in PRICE_FIELDS:
         micros = booked.get(name)
-        out[name] = None if micros is None else from_micros(int((micros * multiplier).to_integral_value(rounding=ROUND_HALF_EVEN)))
+        scaled = (micros * multiplier).to_integral_value(rounding=ROUND_HALF_EVEN) if micros is not None else None
+        out[name] = None if scaled is None else from_micros(int(scaled))
     return out
 
 

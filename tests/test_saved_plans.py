@@ -101,7 +101,8 @@ def test_a_plan_applies_at_most_once_even_on_an_a_b_a_store(backend: Backend, ma
 def test_protect_and_max_deletes_are_checked_again_at_apply(backend: Backend, manifests: Manifests,
                                                             tmp_path: Path) -> None:
     vercel = manifests.file("providers/vercel.yaml")
-    vercel.write_text(vercel.read_text().replace("metadata:\n", 'metadata:\n  annotations: {reconciler/protect: "true"}\n', 1))
+    protect = 'metadata:\n  annotations: {reconciler/protect: "true"}\n'
+    vercel.write_text(vercel.read_text().replace("metadata:\n", protect, 1))
     assert run(backend, manifests, "apply", str(manifests.path)).returncode == 0
     path = tmp_path / "p.plan"
     body = saved_plan(backend, manifests, path)

@@ -19,7 +19,8 @@ def redact_store_url(url: str) -> str:
     import re
 
     text = re.sub(r"(?i)\b(" + "|".join(_SECRET_PARAMS) + r")\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1=(redacted)", url)
-    return re.sub(r"(://[^/@?#\s]*?):[^/@?#\s]*@", r"\1:(redacted)@", re.sub(r"://[^/@?#\s:]+@", "://(redacted)@", text))
+    text = re.sub(r"://[^/@?#\s:]+@", "://(redacted)@", text)  # a bare user-info may be a token
+    return re.sub(r"(://[^/@?#\s]*?):[^/@?#\s]*@", r"\1:(redacted)@", text)
 
 
 def open_store(url: str, **options: Any) -> Store:

@@ -107,7 +107,8 @@ class PostgresDialect:
     def connect(self, read_only: bool = False) -> Connection:
         options = dict(self._options)
         if read_only:  # the server refuses any write in this session, whatever the tool does
-            options["options"] = (conninfo_to_dict(self._url).get("options", "") + " -c default_transaction_read_only=on").strip()
+            given = conninfo_to_dict(self._url).get("options", "")
+            options["options"] = f"{given} -c default_transaction_read_only=on".strip()
         try:
             return psycopg.connect(self._url, autocommit=True, **options)
         except psycopg.Error as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -103,10 +104,8 @@ def _check_chunk(files: list[str], fast: bool | None = True) -> Checked:
 def _size(files: list[str]) -> int:
     total = 0
     for path in files:
-        try:
+        with contextlib.suppress(OSError):
             total += os.stat(path).st_size
-        except OSError:
-            pass
         if total >= PARALLEL_MIN_BYTES:
             break
     return total

@@ -24,6 +24,7 @@ from reconciler.state import Key
 from reconciler.stores.coder.api import ApiFailure, CoderApi
 from reconciler.stores.coder.writer import Index
 
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
 SPEND_WINDOW = timedelta(days=31)  # Coder refuses a longer period_start..period_end
 SPEND_COLUMNS = ("username", "organization_name", "model", "provider", "provider_name", "input_tokens",
                  "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_micros")
@@ -96,7 +97,7 @@ def _rows(text: str, org: str, store_url: str) -> Iterator[dict[str, Any]]:
                          f"{', '.join(missing)}")
     for number, row in enumerate(reader, start=2):
         try:
-            tokens = {name: int(row[f"{name}_tokens"] or 0) for name in ("input", "output", "cache_read", "cache_write")}
+            tokens = {name: int(row[f"{name}_tokens"] or 0) for name in TOKEN_KINDS}
             cost = int(row["cost_micros"] or 0)
         except (TypeError, ValueError):
             raise StoreError(f"the spend export of organization {org} from {store_url} has a value that is not a "

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.changes import Change, ChangeResult
-from reconciler.explain import UserView
 from reconciler.errors import StoreError, UsageError
+from reconciler.explain import UserView
 from reconciler.prices import PRICE_FIELDS
 from reconciler.secrets import mask_secret, redact_runs
 from reconciler.state import (
