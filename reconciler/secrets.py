@@ -79,6 +79,8 @@ class SecretResolver:
             value = value.removesuffix("\n").removesuffix("\r")
         else:
             raise SecretError(f"secret reference {ref}: unknown source {source!r}")
+        if not _utf8(value):
+            raise SecretError(f"secret reference {ref}: the value is not valid UTF-8 text")
         if not value:
             raise SecretError(f"secret reference {ref}: the secret is empty")
         if value != value.strip():
@@ -168,6 +170,15 @@ class Cipher:
 
 def key_id(key: bytes) -> str:
     return hashlib.sha256(b"reconciler-key-id" + key).hexdigest()[:12]
+
+
+def _utf8(value: str) -> bool:
+    """Whether a value read from the environment is text (not bytes the OS could not decode)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 MIN_SECRET_RUN = 8  # a run of this many characters of a secret is redacted wherever it appears

@@ -40,7 +40,13 @@ def sqlite_path(url: str) -> Path:
             f"bad SQLite store URL {redact_store_url(url)!r}: use sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
-    return Path(unquote(url[len(PREFIX):])).absolute()
+    path = Path(unquote(url[len(PREFIX):])).absolute()
+    text = str(path)
+    if "\x00" in text:
+        raise UsageError("bad SQLite store URL: the path holds a NUL character")
+    if len(os.fsencode(text)) > 4095 or any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise UsageError("bad SQLite store URL: the path is longer than a file system allows")
+    return path
 
 
 class SqliteDialect:

@@ -169,7 +169,7 @@ def _json(response: httpx.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any answer of Coder's
         return None
 
 

@@ -140,6 +140,16 @@ class CoderStore:
         return state
 
     def _read(self) -> tuple[State, Index]:
+        """The deployment's state; StoreError when an answer is not of the shape Coder's API gives
+        (a proxy's page, another server, a version this tool does not know), never a crash."""
+        try:
+            return self._read_answers()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise StoreError(
+                f"{self.url} answered something that is not Coder's API ({type(exc).__name__} reading its "
+                "collections): is the URL a Coder deployment, of a version this tool knows?") from None
+
+    def _read_answers(self) -> tuple[State, Index]:
         until = time.monotonic() + self._deadline
         index = Index()
 
@@ -150,8 +160,13 @@ class CoderStore:
             first = [(ORGANIZATIONS, None, None), (PROVIDERS, None, PROVIDER),
                      (PRICES, {"source": "all"}, PRICE), (TOGGLE, None, SETTINGS)]
             orgs, providers, prices, toggle = pool.map(fetch, first)
-            if not isinstance(orgs, list):
+            if not isinstance(orgs, list) or not all(
+                    isinstance(o, dict) and isinstance(o.get("name"), str) and isinstance(o.get("id"), str)
+                    for o in orgs):
                 raise StoreError(f"{self.url} did not list its organizations: is it a Coder deployment?")
+            _expect(providers, list, PROVIDER, index, PROVIDERS)
+            _expect(prices, list, PRICE, index, PRICES)
+            _expect(toggle, dict, SETTINGS, index, TOGGLE)
             default = next((o["name"] for o in orgs if o.get("is_default")), None)
             if default is None:
                 raise StoreError(f"the Coder deployment at {self.url} has no default organization")
@@ -159,6 +174,10 @@ class CoderStore:
             per_org = [(models_path(o["id"]), None, MODEL) for o in orgs]
             per_org += [(overrides_path(o["id"]), None, OVERRIDE) for o in orgs]
             fetched = list(pool.map(fetch, per_org))
+        for answer, (path, _, kind) in zip(fetched, per_org, strict=True):
+            _expect(answer, dict, kind, index, path)
+            if answer is not None:
+                _expect(answer.get("models" if kind == MODEL else "overrides") or [], list, kind, index, path)
         state = State(default_organization=default)
         _read_providers(state, index, providers or [])
         for org, models, overrides in zip(orgs, fetched[:len(orgs)], fetched[len(orgs):], strict=True):
@@ -251,6 +270,15 @@ class CoderStore:
 # -- reading ----------------------------------------------------------------------------------
 
 
+def _expect(answer: Any, shape: type, kind: str | None, index: Index, path: str) -> None:
+    """An answer of the shape the API gives, or None for a collection this deployment lacks."""
+    if answer is None and kind in index.missing:
+        return
+    if not isinstance(answer, shape) or (shape is list and not all(isinstance(item, dict) for item in answer)):
+        raise StoreError(f"GET {path} did not answer as Coder's API does (expected a JSON "
+                         f"{'list of objects' if shape is list else 'object'}): is the URL a Coder deployment?")
+
+
 def _serial(*collections: Any) -> str:
     """The objects' update times: what a saved plan's fingerprint adds so that an A -> B -> A
     deployment (the same objects, written again) does not let an old plan run twice."""
@@ -272,8 +300,16 @@ def _serial(*collections: Any) -> str:
     return "updated:" + digest.hexdigest()[:32]
 
 
+def _strings(item: dict[str, Any], *names: str) -> None:
+    """TypeError (said as "not Coder's API") unless the answer's object has these fields as text."""
+    for name in names:
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise TypeError(f"an object without a text {name}")
+
+
 def _read_providers(state: State, index: Index, providers: list[dict[str, Any]]) -> None:
     for data in providers:
+        _strings(data, "id", "name")
         state.of(PROVIDER)[(data["name"],)] = provider_record(data)
         index.providers[data["name"]] = (data["id"], data.get("type") or "")
 
@@ -282,6 +318,7 @@ def _read_models(state: State, index: Index, org: str, models: list[dict[str, An
     names = {pid: name for name, (pid, _) in index.providers.items()}
     by_id: dict[str, Key] = {}
     for data in models:
+        _strings(data, "id", "model")
         provider_id = data.get("ai_provider_id") or ""
         # a model whose provider was deleted stays listed; no manifest can name it
         key = (org, names.get(provider_id) or f"deleted:{provider_id}", data["model"])
@@ -386,10 +423,18 @@ def _token(token_file: str | None, environ: Mapping[str, str]) -> str:
             raise UsageError(f"cannot read the Coder token file {token_file}: {reason}") from None
         if not token:
             raise UsageError(f"the Coder token file {token_file} is empty")
-        return token
+        return _printable_token(token, token_file)
     token = environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise UsageError(f"no Coder session token: set {TOKEN_ENV} or pass --token-file")
+    return _printable_token(token, TOKEN_ENV)
+
+
+def _printable_token(token: str, where: str) -> str:
+    """A token goes into an HTTP header: printable ASCII only (the token itself is never shown)."""
+    if not token.isascii() or not token.isprintable():
+        raise UsageError(f"the Coder session token from {where} holds characters a token cannot have "
+                         "(non-ASCII or control characters): copy it again")
     return token
 
 
