@@ -362,13 +362,16 @@ def _report_invalid(exc: Any, strict: bool) -> NoReturn:
               help="text for people, json for machines, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, envvar="RECONCILER_DETAILED_EXITCODE", show_envvar=True,
               help="Exit 2 when the plan has changes, 0 when it has none (a drift alarm).")
+@click.option("--ignore-unmanaged", is_flag=True, envvar="RECONCILER_IGNORE_UNMANAGED", show_envvar=True,
+              help="With --detailed-exitcode: objects in the store that no manifest names are not drift "
+                   "(a store shared on purpose). Without it they are: exit 2.")
 @click.option("--cost", "with_cost", is_flag=True, envvar="RECONCILER_PLAN_COST", show_envvar=True,
               help="Coder store: append the last 30 days' usage re-priced under this plan (see `cost`).")
 @plan_options
 @verbosity_options
 def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str, detailed_exitcode: bool,
-         with_cost: bool, prune: bool, max_deletes: int, select: tuple[str, ...], rotate_secrets: bool,
-         strict: bool) -> int:
+         ignore_unmanaged: bool, with_cost: bool, prune: bool, max_deletes: int, select: tuple[str, ...],
+         rotate_secrets: bool, strict: bool) -> int:
     """Show what apply would change in the store. Needs no secret values.
 
     Secrets that are not available are shown as not verifiable and planned as
@@ -378,10 +381,13 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     import time
 
     from reconciler.plan import PlanOptions
-    from reconciler.planfile import save_plan
+    from reconciler.planfile import is_plan_file, save_plan
     from reconciler.run import InvalidManifests, make_plan
     from reconciler.secrets import SecretResolver
 
+    if len(paths) == 1 and is_plan_file(paths[0]):
+        raise click.UsageError(f"{paths[0]} is a saved plan: `reconciler show {paths[0]}` renders it "
+                               "(plan reads manifests)")
     options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
     store = _open_observed(store_url, read_only=True)
     started = time.monotonic()
@@ -426,7 +432,8 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
         _err("Note: --cost is not part of the json plan; `reconciler cost --format json` prints it\n")
     if result.refusal:
         return EXIT_ERROR
-    return EXIT_CHANGES if detailed_exitcode and not result.empty else EXIT_OK
+    drift = not result.empty or (bool(result.unmanaged) and not ignore_unmanaged)
+    return EXIT_CHANGES if detailed_exitcode and drift else EXIT_OK
 
 
 def _plan_cost(outcome: Any, store: Any) -> Any:
@@ -481,6 +488,23 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
     return code
 
 
+PLAN_SHAPING = ("prune", "max_deletes", "select", "rotate_secrets", "strict")
+
+
+def _refuse_plan_options(path: str) -> None:
+    """A saved plan was shaped when it was made: options that would shape it again are usage errors
+    (as in Terraform), not silently ignored."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = [name for name in PLAN_SHAPING
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise click.UsageError(f"{flags} shape a plan when it is made; {path} is a saved plan, applied exactly as "
+                               f"it was made: give them to `reconciler plan` instead")
+
+
 def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args: tuple[Any, ...], strict: bool,
            report_file: str | None, lock_timeout: float, fmt: str) -> int:
     import time
@@ -499,6 +523,7 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     started = time.monotonic()
     try:
         if len(paths) == 1 and is_plan_file(paths[0]):
+            _refuse_plan_options(paths[0])
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
             prune, max_deletes, select, rotate_secrets = plan_args
@@ -745,6 +770,37 @@ def import_prices_command(price_file: str, out_file: str | None, name: str) -> i
         _out(text)
     if _verbosity() >= 0:
         _err("".join(f"{line}\n" for line in result.summary()))
+    return EXIT_OK
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, envvar="RECONCILER_SHOW_FORMAT", show_envvar=True,
+              help="text for people, json for machines, markdown for a pull-request comment.")
+@verbosity_options
+def show(plan_file: str, fmt: str) -> int:
+    """Render a saved plan (`plan --out FILE`) as plan prints it, and say whether it is signed.
+
+    Reads no store and needs no key; with the plan key set, the signature is checked too
+    (`apply` always checks it).
+    """
+    from reconciler.planfile import read_saved
+
+    result, store_url, signature = read_saved(plan_file)
+    if fmt == "json":
+        from reconciler.render import to_json_text
+
+        _out(to_json_text(result.to_dict()))
+    elif fmt == "markdown":
+        from reconciler.render.markdown import render_plan_markdown
+
+        _out(render_plan_markdown(result, []))
+    else:
+        from reconciler.render.text import render_plan
+
+        _out(render_plan(result, _style(sys.stdout)))
+    _err(f"{plan_file}: made for {store_url or 'no store'}; signature: {signature}\n")
     return EXIT_OK
 
 

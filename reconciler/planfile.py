@@ -113,6 +113,16 @@ def is_plan_file(path: str) -> bool:
 
 def load_plan(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan, str]:
     """(the plan, the store URL it was made for); PlanFileError says why a file is refused."""
+    plan, store, _ = _read(path, environ, verify=True)
+    return plan, store
+
+
+def read_saved(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan, str, str]:
+    """(the plan, its store, what is known of its signature) for `show`: no key needed."""
+    return _read(path, environ, verify=False)
+
+
+def _read(path: str, environ: Mapping[str, str] | None, verify: bool) -> tuple[Plan, str, str]:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_PLAN_BYTES + 1)
@@ -128,15 +138,7 @@ def load_plan(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan
     if not isinstance(body, dict) or body.get("kind") != MARKER:
         raise PlanFileError(f"{path}: not a reconciler plan file")
     recorded = body.pop("signature", None)
-    if recorded is None:
-        raise PlanFileError(f"{path}: the plan is not signed (it was made without a plan key): apply only signed "
-                            f"plans; make it again with {PLAN_KEY_ENV} or {ENCRYPTION_KEY_ENV} set")
-    keys = plan_keys(environ)
-    if not isinstance(recorded, str) or not any(
-            hmac.compare_digest(recorded, _signature(body, key)) for key in keys):
-        raise PlanFileError(
-            f"{path}: the plan file's signature does not match: it was altered after it was written, or it was "
-            f"signed with another key ({PLAN_KEY_ENV} / {ENCRYPTION_KEY_ENV} must be the same as where it was made)")
+    signature = _check_signature(path, body, recorded, environ, verify)
     if _depth(body) > MAX_NESTING:
         raise PlanFileError(f"{path}: malformed plan file (nested too deeply)")
     if body.get("format_version") != FORMAT_VERSION:
@@ -160,7 +162,30 @@ def load_plan(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan
             change.check_shape()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {str(exc)[:200]})") from None
-    return plan, str(body.get("store", ""))
+    return plan, str(body.get("store", "")), signature
+
+
+def _check_signature(path: str, body: dict[str, Any], recorded: Any, environ: Mapping[str, str] | None,
+                     verify: bool) -> str:
+    """What is known of the signature; with `verify`, PlanFileError unless it is valid."""
+    if recorded is None:
+        if verify:
+            raise PlanFileError(f"{path}: the plan is not signed (it was made without a plan key): apply only "
+                                f"signed plans; make it again with {PLAN_KEY_ENV} or {ENCRYPTION_KEY_ENV} set")
+        return "not signed (apply refuses it)"
+    try:
+        keys = plan_keys(environ)
+    except PlanFileError:
+        if verify:
+            raise
+        return "present, not checked (no key set here)"
+    if isinstance(recorded, str) and any(hmac.compare_digest(recorded, _signature(body, key)) for key in keys):
+        return "verified"
+    if verify:
+        raise PlanFileError(
+            f"{path}: the plan file's signature does not match: it was altered after it was written, or it was "
+            f"signed with another key ({PLAN_KEY_ENV} / {ENCRYPTION_KEY_ENV} must be the same as where it was made)")
+    return "does NOT match (altered, or another key): apply refuses it"
 
 
 def _no_constant(name: str) -> Any:

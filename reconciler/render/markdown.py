@@ -50,7 +50,12 @@ def render_plan_markdown(
 def _head(plan: Plan, diagnostics: Sequence[Diagnostic], title: str) -> str:
     out = [MARKER, f"### {title}", ""]
     if plan.empty:
-        out += ["✅ **No changes.** The store matches the manifests.", ""]
+        if plan.unmanaged:
+            n = len(plan.unmanaged)
+            out += [f"⚠️ **No changes to apply**, but {n} object{'s' if n != 1 else ''} in the store "
+                    f"{'are' if n != 1 else 'is'} not in the manifests (left alone; `--prune` deletes them).", ""]
+        else:
+            out += ["✅ **No changes.** The store matches the manifests.", ""]
     else:
         out += [f"**{plan_summary(plan)}**", ""]
     if plan.refusal:

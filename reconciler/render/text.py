@@ -101,7 +101,12 @@ def unverifiable_note(refs: list[str], shown: int = 5) -> str:
 def render_plan(plan: Plan, style: Style) -> str:
     out: list[str] = []
     if plan.empty:
-        out.append(style("No changes.", "green") + " The store matches the manifests.\n")
+        if plan.unmanaged:
+            n = len(plan.unmanaged)
+            out.append(style("No changes to apply.", "yellow") + f" {n} object{'s' if n != 1 else ''} in the store "
+                       f"{'are' if n != 1 else 'is'} not in the manifests (left alone; --prune deletes them).\n")
+        else:
+            out.append(style("No changes.", "green") + " The store matches the manifests.\n")
     else:
         out.append("reconciler will perform the following actions:\n\n")
         out += [render_change(c, style) + "\n" for c in plan.changes]
