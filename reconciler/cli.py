@@ -4,7 +4,7 @@ Heavy modules (jsonschema, httpx, psycopg, cryptography) are imported inside
 the commands that need them, so `reconciler --help` starts fast.
 
 Exit codes (SPEC §7): 0 success; 1 any error, usage errors included; 2 only
-for `plan --detailed-exitcode` when the plan has changes.
+for `plan --detailed-exitcode` when there is drift.
 """
 
 from __future__ import annotations
@@ -361,7 +361,8 @@ def _report_invalid(exc: Any, strict: bool) -> NoReturn:
               show_default=True, envvar="RECONCILER_PLAN_FORMAT", show_envvar=True,
               help="text for people, json for machines, markdown for a pull-request comment.")
 @click.option("--detailed-exitcode", is_flag=True, envvar="RECONCILER_DETAILED_EXITCODE", show_envvar=True,
-              help="Exit 2 when the plan has changes, 0 when it has none (a drift alarm).")
+              help="Exit 2 when the plan has changes or the store holds objects no manifest names, "
+                   "0 otherwise (a drift alarm).")
 @click.option("--ignore-unmanaged", is_flag=True, envvar="RECONCILER_IGNORE_UNMANAGED", show_envvar=True,
               help="With --detailed-exitcode: objects in the store that no manifest names are not drift "
                    "(a store shared on purpose). Without it they are: exit 2.")
