@@ -62,7 +62,8 @@ def resolve_needed(changes: Sequence[Change], resolver: SecretResolver) -> dict[
         except SecretError as exc:
             missing.append(str(exc))
     if missing:
-        raise SecretError("nothing was applied: " + "; ".join(missing))
+        count = f"{len(missing)} secret{'s' if len(missing) != 1 else ''} cannot be read"
+        raise SecretError(f"nothing was applied: {count}:\n  " + "\n  ".join(missing))
     return values
 
 
