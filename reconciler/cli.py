@@ -3,7 +3,7 @@
 Heavy modules (jsonschema, httpx, psycopg, cryptography) are imported inside
 the commands that need them, so `reconciler --help` starts fast.
 
-Exit codes (SPEC §7): 0 success; 1 any error, usage errors included; 2 only
+Exit codes: 0 success; 1 any error, usage errors included; 2 only
 for `plan --detailed-exitcode` when there is drift.
 """
 
@@ -944,7 +944,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = exc.exit_code
     except click.exceptions.Abort:
         _fail("aborted")
-    except click.ClickException as exc:  # usage errors too: exit 1, never 2 (SPEC §7)
+    except click.ClickException as exc:  # usage errors too: exit 1, never 2
         exc.show()
         code = EXIT_ERROR
     except ReconcilerError as exc:

@@ -1,4 +1,4 @@
-"""State -> manifest files: what `reconciler export` writes (SPEC §7), and the emitter the importers share.
+"""State -> manifest files: what `reconciler export` writes, and the emitter the importers share.
 
 Export works from `Store.read()` alone, so it exports any store. It writes
 what a person would: one file per provider (`providers/<name>.yaml`), the
@@ -330,7 +330,7 @@ def _export_provider(out: Export, state: State, name: str, record: Record) -> No
     if settings:
         spec["settings"] = settings
     header = [f"Provider `{name}` (type {record.get('type')}), written by `reconciler export`.",
-              "Fields equal to their defaults are left out (SPEC §2.1)."]
+              "Fields equal to their defaults are left out."]
     if derived:
         header += ["", "The store recorded no reference for these secrets: set them before",
                    "`reconciler apply` (plan needs no values), or change the references:"]

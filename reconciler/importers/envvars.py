@@ -1,4 +1,4 @@
-"""The deprecated provider environment variables -> Provider manifests (coder-api.md §8).
+"""The deprecated provider environment variables -> Provider manifests.
 
 Coder seeds its providers once from `CODER_AI_GATEWAY_PROVIDER_<N>_<FIELD>`
 (or the older alias prefix `CODER_AIBRIDGE_PROVIDER_<N>_<FIELD>`). This module

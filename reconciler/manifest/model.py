@@ -1,4 +1,4 @@
-"""The five kinds as typed desired state. Every default of SPEC §2 is applied here and only here.
+"""The five kinds as typed desired state. Every default of a manifest is applied here and only here.
 
 `build_manifests()` takes documents that passed the schema pass, so shapes
 and types are known to be right; semantic problems are the validator's job.

@@ -1,4 +1,4 @@
-"""Semantic rules over the typed desired state (SPEC §2, §3.2, §3.3).
+"""Semantic rules over the typed desired state.
 
 Each rule is a plain function `(Manifests) -> Iterable[Diagnostic]`, named
 for what it checks; `RULES` runs them in order. Rules see only documents that

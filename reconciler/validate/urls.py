@@ -1,4 +1,4 @@
-"""Base-URL rules (SPEC §3.2): what a provider's `base_url` may look like.
+"""Base-URL rules: what a provider's `base_url` may look like.
 
 `check_base_url` returns (code, message) pairs; the rules pass places them.
 Messages never repeat the URL or its path: a URL may carry credentials or

@@ -16,7 +16,7 @@ from reconciler.prices import API_FIELDS, PRICE_FIELDS
 from reconciler.secrets import Secret, mask_secret
 from reconciler.state import MODEL_FIELDS, Record, normalize_url, prune_none
 
-# the API's routes (coder-api.md)
+# the API's routes
 ORGANIZATIONS = "/api/v2/organizations"
 PROVIDERS = "/api/v2/ai/providers"
 PRICES = "/api/experimental/ai/model-prices"
