@@ -42,7 +42,8 @@ def desired_state(manifests: Manifests, actual: State, view_of: ViewOf) -> State
         if p.settings:
             (variant, body), = p.settings.items()
             body = {
-                k: Secret(v, view_of(v, "settings")) if k in ("access_key", "access_key_secret") else v
+                k: Secret(v, view_of(v, "settings")) if k in ("access_key", "access_key_secret")
+                else Secret(v.ref, view_of(v.ref or "", "settings")) if isinstance(v, Secret) else v
                 for k, v in body.items()
             }
             settings = {variant: body}

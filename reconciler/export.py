@@ -76,6 +76,8 @@ def secret_env_name(provider: str, slot: str, position: int = 0) -> str:
     stem = "RECONCILER_" + re.sub(r"[^A-Z0-9]+", "_", provider.upper()).strip("_")
     if slot == "api_keys":
         return f"{stem}_API_KEY_{position}"
+    if slot.startswith("header_"):  # a credential upstream header: ..._HEADER_X_GOOG_API_KEY
+        return f"{stem}_{re.sub(r'[^A-Z0-9]+', '_', slot.upper()).strip('_')}"
     return f"{stem}_BEDROCK_{slot.upper()}"
 
 
@@ -354,6 +356,11 @@ def _export_settings_block(provider: str, settings: Any, derived: list[DerivedSe
                 if slot in body:
                     where = f"settings.bedrock.{slot}"
                     body[slot] = _secret_ref(body[slot], secret_env_name(provider, slot), where, derived)
+        if variant == "upstream_headers":
+            for name, value in list(body.items()):
+                if isinstance(value, Secret):
+                    env = secret_env_name(provider, "header_" + name.replace("-", "_"))
+                    body[name] = _secret_ref(value, env, f"settings.upstream_headers.{name}", derived)
         block[variant] = body
     return block
 

@@ -157,6 +157,8 @@ def _compare_one(
             return Change(REPLACE, kind, key, have, want, _diff(have, want), reason=reason, needs=_refs(wanted),
                           meta=meta, send_secrets=tuple(sorted({g for g, _ in wanted})))
     diff = _diff(compared_have, compared_want)
+    if "settings" not in secrets_out and _rewritten_whole(want) and any(d.path.startswith("settings") for d in diff):
+        secrets_out = secrets_out | {"settings"}
     if not diff and secrets_out:
         diff = (FieldDiff("api_keys" if "api_keys" in secrets_out else "settings", sensitive=True,
                           note="(resent: --rotate-secrets)"),)
@@ -199,10 +201,17 @@ def _without_secrets(record: Record, groups: frozenset[str]) -> Record:
     out = dict(record)
     if "api_keys" in groups and "api_keys" in out:
         out["api_keys"] = []
-    bedrock = (out.get("settings") or {}).get("bedrock")
-    if "settings" in groups and bedrock is not None:
-        out["settings"] = {"bedrock": {k: v for k, v in bedrock.items() if not isinstance(v, Secret)}}
+    if "settings" in groups and out.get("settings"):
+        out["settings"] = {variant: {k: v for k, v in (body or {}).items() if not isinstance(v, Secret)}
+                           for variant, body in out["settings"].items()}
     return out
+
+
+def _rewritten_whole(record: Record) -> bool:
+    """Upstream headers with a secret: a store replaces the whole header map on a write, so any
+    change of the settings must send the secret headers again (bedrock's keys merge instead)."""
+    headers = (record.get("settings") or {}).get("upstream_headers") or {}
+    return any(isinstance(v, Secret) for v in headers.values())
 
 
 def _secret_groups(

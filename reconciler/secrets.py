@@ -215,3 +215,17 @@ def redact_runs(text: str, secrets: Iterable[str], replacement: str = "(redacted
             out.append(text[i])
             i += 1
     return "".join(out)
+
+
+CREDENTIAL_HEADERS = frozenset({
+    "api-key", "x-api-key", "x-goog-api-key", "ocp-apim-subscription-key", "authorization",
+    "proxy-authorization", "x-auth-token", "x-access-token", "cookie", "x-amz-security-token",
+})
+_CREDENTIAL_WORDS = ("key", "token", "secret", "auth", "password", "credential", "signature")
+
+
+def credential_header(name: str) -> bool:
+    """A header whose value is a credential: a known one, or a name that says so (api-key,
+    x-goog-api-key, Ocp-Apim-Subscription-Key, …-token, …-secret, …auth…)."""
+    lower = name.lower()
+    return lower in CREDENTIAL_HEADERS or any(word in lower for word in _CREDENTIAL_WORDS)

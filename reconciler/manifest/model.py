@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.manifest.loader import Document
-from reconciler.secrets import ref_label
+from reconciler.secrets import Secret, ref_label
 
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1/",
@@ -192,6 +192,9 @@ def _settings(raw: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     (variant, body), = raw.items()
     body = dict(body or {})
+    if variant == "upstream_headers":  # a credential header's value is a secret reference
+        body = {name: Secret(ref=ref_label(value)) if isinstance(value, dict) else value
+                for name, value in body.items()}
     if variant == "bedrock":
         body.setdefault("protocol", "invoke-model")
         for secret in BEDROCK_SECRETS:

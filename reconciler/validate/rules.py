@@ -28,6 +28,7 @@ from reconciler.manifest.model import (
     Provider,
 )
 from reconciler.prices import PriceError, default_price_book, from_micros, to_micros
+from reconciler.secrets import Secret, credential_header
 from reconciler.validate.urls import check_base_url, plain_http_to_remote
 
 Rule = Callable[[Manifests], Iterable[Diagnostic]]
@@ -276,10 +277,17 @@ def upstream_headers_allowed(m: Manifests) -> Iterator[Diagnostic]:
                 yield doc.diagnostic("RC417", message, (*base, name), key=True)
             seen.setdefault(lower, name)
             denied = lower in DENIED_HEADERS or lower.startswith(DENIED_HEADER_PREFIX)
+            if isinstance(value, Secret):
+                if not denied and not _credential_header(lower):
+                    message = (f"header {name!r} takes a secret reference but its name does not say it is a "
+                               "credential (key, token, secret, auth, password …): write its value, or name it "
+                               "as the upstream names the credential header")
+                    yield doc.diagnostic("RC417", message, (*base, name), key=True)
+                continue
             if not denied and _credential_header(lower) and value and not _PLACEHOLDER.fullmatch(value.strip()):
                 message = (f"header {name!r} looks like a credential: a key never goes into a manifest as "
-                           "text (the value is not shown here; if it was a real key, rotate it); give the "
-                           "provider's keys in api_keys, which the gateway sends in the header the type uses")
+                           "text (the value is not shown here; if it was a real key, rotate it); give a "
+                           "reference, {env: NAME} or {file: PATH}, or the provider's api_keys")
                 yield doc.diagnostic("RC202", message, (*base, name))
                 continue
             for problem in _header_value_problems(value):
@@ -287,17 +295,8 @@ def upstream_headers_allowed(m: Manifests) -> Iterator[Diagnostic]:
                 yield doc.diagnostic("RC417", message, (*base, name))
 
 
-CREDENTIAL_HEADERS = frozenset({
-    "api-key", "x-api-key", "x-goog-api-key", "ocp-apim-subscription-key", "authorization",
-    "proxy-authorization", "x-auth-token", "x-access-token", "cookie", "x-amz-security-token",
-})
-_CREDENTIAL_WORDS = ("key", "token", "secret", "auth", "password", "credential", "signature")
-
-
 def _credential_header(lower: str) -> bool:
-    """A header whose value is a credential: a known one, or a name that says so (api-key,
-    x-goog-api-key, Ocp-Apim-Subscription-Key, …-token, …-secret, …auth…)."""
-    return lower in CREDENTIAL_HEADERS or any(word in lower for word in _CREDENTIAL_WORDS)
+    return credential_header(lower)
 
 
 def _header_value_problems(value: str) -> list[str]:

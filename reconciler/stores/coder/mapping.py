@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.prices import API_FIELDS, PRICE_FIELDS
-from reconciler.secrets import Secret, mask_secret
+from reconciler.secrets import Secret, credential_header, mask_secret
 from reconciler.state import MODEL_FIELDS, Record, normalize_url, prune_none
 
 # the API's routes
@@ -80,7 +80,9 @@ def settings_record(data: Any) -> dict[str, Any] | None:
     kind = str(data["_type"])
     if kind == "upstream-headers":
         headers = data.get("headers") or {}
-        return {"upstream_headers": dict(headers)} if headers else None
+        # Coder shows header values; a credential header's never enters the record (or a plan)
+        return {"upstream_headers": {name: Secret(view=None) if credential_header(name) else value
+                                     for name, value in headers.items()}} if headers else None
     body = {
         k: v for k, v in data.items()
         if not k.startswith("_") and k not in SERVER_OWNED_SETTINGS and k not in BEDROCK_SECRETS
@@ -169,7 +171,8 @@ def settings_body(settings: dict[str, Any], plaintext: Plaintext, send_secrets: 
     (variant, fields), = settings.items()
     body: dict[str, Any] = {"_type": SETTINGS_TYPES[variant], "_version": SETTINGS_VERSION}
     if variant == "upstream_headers":
-        body["headers"] = dict(fields)
+        body["headers"] = {name: plaintext(value) if isinstance(value, Secret) else value
+                           for name, value in fields.items()}
         return body
     body.update({k: v for k, v in fields.items() if not isinstance(v, Secret)})
     if variant == "bedrock" and send_secrets:
