@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests import storefixtures
 from tests.conftest import run_cli
 from tests.fakecoder import FakeCoder, fixtures
@@ -71,7 +69,8 @@ def test_coder_gets_the_value_and_plans_never_show_it(fake_coder: FakeCoder, tmp
     assert applied.returncode == 0, applied.stderr
     provider = next(p for p in fake_coder.state.providers.values() if p.name == "gemini")
     assert provider.settings["headers"]["x-goog-api-key"] == CANARY
-    settled = run_cli("plan", str(root), "--detailed-exitcode", env={k: v for k, v in env.items() if k != "GOOG_HEADER"})
+    without_header = {k: v for k, v in env.items() if k != "GOOG_HEADER"}
+    settled = run_cli("plan", str(root), "--detailed-exitcode", env=without_header)
     assert settled.returncode == 0, settled.stdout
     root = manifests(root, title="Acme (renamed)")  # a plain header changes: the whole map is written again
     saved = tmp_path / "p.plan"
