@@ -61,6 +61,7 @@ class Change:
     needs: tuple[str, ...] = ()  # secret references the write needs at apply time
     depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
     meta: dict[str, Any] | None = None  # labels and annotations, for stores that keep them
+    moved_from: Key | None = None  # a Model updated in place under a new key: the key it had
 
     @cached_property
     def id(self) -> str:
@@ -70,7 +71,7 @@ class Change:
         """This change, needing the changes `ids` first (`dataclasses.replace` at a third of the cost:
         a plan of 10,000 models makes 10,000 of these)."""
         return Change(self.action, self.kind, self.key, self.before, self.after, self.diff, self.reason,
-                      self.send_secrets, self.needs, ids, self.meta)
+                      self.send_secrets, self.needs, ids, self.meta, self.moved_from)
 
     def check_shape(self) -> None:
         """ValueError unless the change is one this tool could have planned (a saved plan's)."""
@@ -92,6 +93,14 @@ class Change:
                 raise ValueError(f"{self.id}: names are strings")
         if self.meta is not None and not isinstance(self.meta, dict):
             raise ValueError(f"{self.id}: meta is a mapping")
+        if self.moved_from is not None:
+            from reconciler.state import MODEL
+
+            old = self.moved_from
+            if self.kind != MODEL or self.action != UPDATE:
+                raise ValueError(f"{self.id}: only a Model update moves")
+            if len(old) != 3 or not all(isinstance(part, str) for part in old) or old[0] != self.key[0]:
+                raise ValueError(f"{self.id}: moved_from is a model key in the same organization")
 
     def field_diffs(self) -> tuple[FieldDiff, ...]:
         """The per-field diff. A create's is its new record, listed only when something reads it:
@@ -116,6 +125,9 @@ class Change:
             out["needs"] = list(self.needs)
         if self.depends_on:
             out["depends_on"] = list(self.depends_on)
+        if self.moved_from is not None:
+            out["moved_from"] = key_text(self.moved_from)
+            out["moved_from_fields"] = list(self.moved_from)
         return out
 
     def to_saved(self) -> dict[str, Any]:
@@ -142,6 +154,7 @@ class Change:
             needs=tuple(data.get("needs", [])),
             depends_on=tuple(data.get("depends_on", [])),
             meta=data.get("meta"),
+            moved_from=tuple(data["moved_from_fields"]) if data.get("moved_from_fields") is not None else None,
         )
 
 

@@ -23,6 +23,7 @@ from reconciler.secrets import Secret
 from reconciler.state import (
     KIND_ORDER,
     MODEL,
+    MOVED_FROM,
     NO_META,
     OVERRIDE,
     PRICE,
@@ -105,22 +106,27 @@ class Plan:
 
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
     desired = _selected(desired, options.select)
-    _settle_default_flags(desired, actual, pruning=options.prune and not options.select)
     plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual)
+    moves = _moves(desired, actual, options, plan)
+    present_state = _moved_view(actual, moves) if moves else actual  # the store once the moves are done
+    _settle_default_flags(desired, present_state, pruning=options.prune and not options.select)
     deletes: list[Change] = []
     keeps_metadata, write_only = capabilities.keeps_metadata, capabilities.write_only_secrets
     for kind in KIND_ORDER:
-        wanted, present = desired.of(kind), actual.of(kind)
+        wanted, present = desired.of(kind), present_state.of(kind)
         for key in sorted(wanted):
             meta = desired.meta.get((kind, key), NO_META) if keeps_metadata else None
-            change = _compare_one(kind, key, wanted[key], present.get(key), actual, options, plan, write_only, meta)
+            change = _compare_one(kind, key, wanted[key], present.get(key), present_state, options, plan,
+                                  write_only, meta)
             if change is None and meta is not None:
-                change = _metadata_change(kind, key, meta, actual)
+                change = _metadata_change(kind, key, meta, present_state)
+            if kind == MODEL and key in moves:
+                change = _moved(key, moves[key], actual.of(MODEL)[moves[key]], wanted[key], change, meta)
             if change is not None:
                 _refuse_protected_replace(change, desired, plan)
                 plan.changes.append(change)
         for key in sorted(present.keys() - wanted.keys()):
-            deletes.extend(_unlisted(kind, key, present[key], actual, capabilities, options, plan))
+            deletes.extend(_unlisted(kind, key, present[key], present_state, capabilities, options, plan))
     _promote_before_demote(plan.changes)
     plan.changes += sorted(deletes, key=lambda c: -KIND_ORDER.index(c.kind))
     _link_dependencies(plan.changes)
@@ -131,6 +137,78 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
             f"{options.max_deletes}; raise the limit if this is intended"
         )
     return plan
+
+
+def _moves(desired: State, actual: State, options: PlanOptions, plan: Plan) -> dict[Key, Key]:
+    """Models that keep their identity under a new key: new key -> the stored key it moves from.
+
+    A Model whose manifest says `reconciler/moved-from: <provider>/<model>` moves from that model of
+    its organization, if the store has it and no manifest still names it. Without the annotation, a
+    model whose provider changed moves when the match is unambiguous: the only stored model with
+    its organization and model id that no manifest names, and the only new one with them (not with
+    --select, where the unnamed models may be another team's). `reconciler/moved-from: none` asks
+    for a new model instead. Anything else is said in a note and not guessed.
+    """
+    wanted, present = desired.of(MODEL), actual.of(MODEL)
+    new = sorted(k for k in wanted if k not in present)
+    if not new:
+        return {}
+    unclaimed = {k for k in present if k not in wanted}
+    moves: dict[Key, Key] = {}
+    guessing: dict[tuple[str, str], list[Key]] = {}
+    for key in new:
+        hint = desired.meta.get((MODEL, key), NO_META)["annotations"].get(MOVED_FROM)
+        if hint is None:
+            guessing.setdefault((key[0], key[2]), []).append(key)
+            continue
+        if str(hint).strip().lower() in ("", "none"):
+            continue
+        provider, _, model = str(hint).partition("/")
+        old = (key[0], provider, model)
+        where = f"{MODEL}/{key_text(key)}: {MOVED_FROM}: {hint}"
+        if old in unclaimed and old not in moves.values():
+            moves[key] = old
+        elif old in wanted:
+            plan.notes.append(f"{where} names a model the manifests still declare; it is created as a new model")
+        else:
+            plan.notes.append(f"{where} names no model of organization {key[0]} in the store; "
+                              "it is created as a new model")
+    if options.select:
+        return moves
+    taken = set(moves.values())
+    stored: dict[tuple[str, str], list[Key]] = {}
+    for key in sorted(unclaimed - taken):
+        stored.setdefault((key[0], key[2]), []).append(key)
+    for (org, model), news in guessing.items():
+        olds = stored.get((org, model), [])
+        if len(news) == 1 and len(olds) == 1:
+            moves[news[0]] = olds[0]
+        elif olds:
+            plan.notes.append(
+                f"model {model!r} of organization {org} could have moved from "
+                f"{', '.join(key_text(k) for k in olds)} to {', '.join(key_text(k) for k in news)}; "
+                f"not guessed: new models are created. Annotate the Model with "
+                f"{MOVED_FROM}: <provider>/<model> to keep a stored model's identity")
+    return moves
+
+
+def _moved_view(actual: State, moves: dict[Key, Key]) -> State:
+    """The store as it is once the moves are done (a copy: `actual` stays as read)."""
+    view = State(objects={kind: dict(records) for kind, records in actual.objects.items()},
+                 default_organization=actual.default_organization, default_prices=actual.default_prices,
+                 meta=dict(actual.meta), serial=actual.serial)
+    for new, old in moves.items():
+        view.move_model(old, new)
+    return view
+
+
+def _moved(key: Key, old: Key, have: Record, want: Record, change: Change | None,
+           meta: dict[str, Any] | None) -> Change:
+    """A model moved in place: an update under its new key that names the old one."""
+    moved = tuple(FieldDiff(name, before, after) for name, before, after in
+                  (("provider", old[1], key[1]), ("model", old[2], key[2])) if before != after)
+    return Change(UPDATE, MODEL, key, have, want, moved + (change.diff if change else ()),
+                  reason=f"moved from {key_text(old)}", meta=meta, moved_from=old)
 
 
 def _compare_one(
@@ -361,6 +439,8 @@ def _link_dependencies(changes: list[Change]) -> None:
             override_deletes.setdefault(str((c.before or {}).get("model")), []).append(c.id)
         if c.kind == MODEL and c.action == DELETE:
             model_deletes.setdefault(c.key[1], []).append(c.id)
+        elif c.kind == MODEL and c.moved_from is not None:  # off the old provider before it goes
+            model_deletes.setdefault(c.moved_from[1], []).append(c.id)
     for i, change in enumerate(changes):
         needs: list[str] = []
         record = change.after or {}

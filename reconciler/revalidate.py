@@ -27,6 +27,8 @@ def after_changes(actual: State, changes: list[Change]) -> State:
         state.of(kind)[key] = record
         state.meta[(kind, key)] = actual.meta.get((kind, key), {"labels": {}, "annotations": {}})
     for change in changes:
+        if change.moved_from is not None and change.moved_from in state.of(change.kind):
+            state.move_model(change.moved_from, change.key)
         if change.action == DELETE:
             state.of(change.kind).pop(change.key, None)
         elif change.after is not None:

@@ -28,6 +28,7 @@ OVERRIDE_FIELDS = ("provider", "model", "reasoning_effort")
 
 NO_META: dict[str, Any] = {"labels": {}, "annotations": {}}  # an object's metadata when it has none; never mutated
 PROTECT = "reconciler/protect"  # the annotation that guards an object against delete and replace
+MOVED_FROM = "reconciler/moved-from"  # on a Model: "<provider>/<model>" it was before, kept in place
 
 
 def object_meta(labels: dict[str, Any] | None, annotations: dict[str, Any] | None) -> dict[str, Any]:
@@ -60,6 +61,17 @@ class State:
         """Whether the object carries `reconciler/protect: "true"`."""
         annotations = self.meta.get((kind, key), NO_META)["annotations"]
         return str(annotations.get(PROTECT, "")).lower() == "true"
+
+    def move_model(self, old: Key, new: Key) -> None:
+        """The model at `old` as it is once moved to `new` in place: its record, metadata and
+        the overrides that name it follow it (a store keeps the model's identity)."""
+        models = self.of(MODEL)
+        models[new] = models.pop(old)
+        if (MODEL, old) in self.meta:
+            self.meta[(MODEL, new)] = self.meta.pop((MODEL, old))
+        for key, record in self.of(OVERRIDE).items():
+            if key[0] == old[0] and (record.get("provider"), record.get("model")) == old[1:]:
+                self.of(OVERRIDE)[key] = dict(record, provider=new[1], model=new[2])
 
     def items(self) -> Iterator[tuple[str, Key, Record]]:
         for kind in KIND_ORDER:

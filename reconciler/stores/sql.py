@@ -378,6 +378,11 @@ UPSERTS: dict[str, Upsert] = {
 RENAME_SECRET = "UPDATE secrets SET ref = ? WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRET = "DELETE FROM secrets WHERE kind = ? AND owner = ? AND slot = ?"
 DELETE_SECRETS_OF = "DELETE FROM secrets WHERE kind = ? AND owner = ?"
+# a model moved in place, and the overrides that name it with it
+MOVE_MODEL = ("UPDATE models SET provider = ?, model = ?"
+              " WHERE organization = ? AND provider = ? AND model = ?")
+MOVE_OVERRIDES = ("UPDATE overrides SET provider = ?, model = ?"
+                  " WHERE organization = ? AND provider = ? AND model = ?")
 
 
 def _place_secret(record: Record, slot: str, secret: Secret) -> None:
@@ -746,6 +751,10 @@ class _Writer:
                     ops.append((DELETE_SECRETS_OF, (PROVIDER, key_text(change.key))))
                     self._stored.pop(key_text(change.key), None)
                     self.secrets_touched = True
+            if change.moved_from is not None:
+                old = change.moved_from
+                ops.append((MOVE_MODEL, (*change.key[1:], *old)))
+                ops.append((MOVE_OVERRIDES, (*change.key[1:], *old)))
             if change.action != DELETE:
                 if change.after is None:
                     raise StoreError(f"{change.id}: a {change.action} without the new record")

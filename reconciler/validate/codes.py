@@ -78,6 +78,7 @@ _CODES = [
     Code("RC422", "role-arn", ERROR, "role_arn is not an IAM role ARN"),
     Code("RC423", "model-provider-disabled", WARNING, "a model's provider is disabled"),
     Code("RC424", "bedrock-key-pair", ERROR, "access_key and access_key_secret must come together"),
+    Code("RC425", "moved-from", ERROR, "reconciler/moved-from is not <provider>/<model> of another model"),
     # plan time, against the store's price book
     Code("RC501", "price-none", WARNING, "an enabled model has no price in the manifests, the store or its book"),
     Code("RC502", "price-openai-compat", WARNING, "an openai-compat model has no price (no book covers them)"),

@@ -29,6 +29,7 @@ from reconciler.manifest.model import (
 )
 from reconciler.prices import PriceError, default_price_book, from_micros, to_micros
 from reconciler.secrets import Secret, credential_header
+from reconciler.state import MOVED_FROM
 from reconciler.validate.urls import check_base_url, plain_http_to_remote
 
 Rule = Callable[[Manifests], Iterable[Diagnostic]]
@@ -386,6 +387,23 @@ def model_provider_enabled(m: Manifests) -> Iterator[Diagnostic]:
             yield model.meta.doc.diagnostic("RC423", message, ("spec", "provider"))
 
 
+def moved_from_names_a_model(m: Manifests) -> Iterator[Diagnostic]:
+    """`reconciler/moved-from` on a Model: the `<provider>/<model>` it was, or `none`."""
+    for model in m.models:
+        hint = (model.meta.annotations or {}).get(MOVED_FROM)
+        if hint is None or str(hint).strip().lower() == "none":
+            continue
+        provider, slash, model_id = str(hint).partition("/")
+        if not (slash and provider.strip() and model_id.strip()) or hint != str(hint).strip():
+            problem = "is not <provider>/<model> (the model's provider and model id before the move)"
+        elif (provider, model_id) == (model.provider, model.model):
+            problem = "names this model itself"
+        else:
+            continue
+        yield model.meta.doc.diagnostic("RC425", f"{MOVED_FROM}: {str(hint)!r} {problem}, or 'none'",
+                                        ("metadata", "annotations", MOVED_FROM))
+
+
 def one_default_per_organization(m: Manifests) -> Iterator[Diagnostic]:
     defaults = [model for model in m.models if model.default]
     for model, original in _repeats(defaults, lambda x: x.organization):
@@ -651,6 +669,7 @@ RULES: list[Rule] = [
     model_provider_defined,
     model_not_on_copilot,
     model_provider_enabled,
+    moved_from_names_a_model,
     one_default_per_organization,
     organization_has_default,
     options_family_fits,

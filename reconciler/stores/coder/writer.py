@@ -286,16 +286,28 @@ class Writer:
     def _model_update(self, change: Change) -> None:
         org = change.key[0]
         before, after = change.before or {}, change.after or {}
-        model_id = self._index.model_id(change.key)
+        model_id = self._index.model_id(change.moved_from or change.key)
         fields = model_changed_fields(before, after)
         with self._index.lock:
             still_default = self._index.defaults.get(org) == model_id
         if "default" in fields and not after["default"] and not still_default:
             fields.remove("default")  # promoting another model already demoted this one
-        if not fields:
+        body = model_body(after, fields)
+        if change.moved_from is not None:  # in place: the model keeps its ID, access list and overrides
+            body["ai_provider_id"] = self._index.provider_id(change.key[1])
+            body["model"] = change.key[2]
+        if not body:
             return
         path = f"{models_path(self._index.org_id(org))}/{model_id}"
-        data = self._request("PATCH", path, model_body(after, fields)).data or {}
+        data = self._request("PATCH", path, body).data or {}
+        if change.moved_from is not None:
+            with self._index.lock:
+                self._index.models.pop(change.moved_from, None)
+            moved = {"provider": body["ai_provider_id"], "model": change.key[2]}
+            got = {"provider": data.get("ai_provider_id"), "model": data.get("model")}
+            lost = lost_fields(moved, got, list(moved))
+            if lost:
+                raise Refused(lost_message(lost))
         self._index.put_model(change.key, data)
         lost = lost_fields(after, model_record(data), fields)
         if lost:
