@@ -69,6 +69,8 @@ def desired_state(manifests: Manifests, actual: State, view_of: ViewOf) -> State
             "compression_threshold": m.compression_threshold,
             "config": m.config,  # canonical already (manifest.model.canonical)
         }
+        if m.access is not None:
+            record["access"] = m.access
         _put(state, MODEL, model_key(m, org), record, m.meta)
 
     for key, (record, meta) in _prices(manifests, provider_types, actual.default_prices).items():

@@ -413,6 +413,9 @@ def _model_spec(state: State, key: Key, record: Record) -> dict[str, Any]:
     config = prune_none(record.get("config") or {})
     if config:
         spec["config"] = config
+    access = record.get("access")
+    if isinstance(access, dict):
+        spec["access"] = {part: list(access.get(part) or []) for part in ("groups", "users")}
     return spec
 
 

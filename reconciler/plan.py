@@ -110,6 +110,7 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
     moves = _moves(desired, actual, options, plan)
     present_state = _moved_view(actual, moves) if moves else actual  # the store once the moves are done
     _settle_default_flags(desired, present_state, pruning=options.prune and not options.select)
+    _settle_access(desired, present_state)
     deletes: list[Change] = []
     keeps_metadata, write_only = capabilities.keeps_metadata, capabilities.write_only_secrets
     for kind in KIND_ORDER:
@@ -413,6 +414,14 @@ def _settle_default_flags(desired: State, actual: State, pruning: bool) -> None:
             # the gateway demotes the old default when another becomes default: say so
             demoted = dict(record, default=False)
             models[key] = demoted
+
+
+def _settle_access(desired: State, actual: State) -> None:
+    """A model whose manifest gives no `access` leaves the stored access list alone."""
+    present = actual.of(MODEL)
+    for key, record in desired.of(MODEL).items():
+        if "access" not in record and present.get(key, {}).get("access") is not None:
+            record["access"] = present[key]["access"]
 
 
 def _promote_before_demote(changes: list[Change]) -> None:

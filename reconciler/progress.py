@@ -68,6 +68,9 @@ class ObservedStore:
     def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
         return self._store.lock(timeout, holder)
 
+    def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
+        return self._store.refusals(changes)
+
     def apply(
         self,
         changes: Sequence[Change],

@@ -60,7 +60,25 @@ def make_plan(
         return None if plaintext is None else store.secret_view(plaintext, group)
 
     desired = desired_state(validation.manifests, actual, view_of)
-    return PlanOutcome(validation, compare(desired, actual, store.capabilities, options), desired, actual)
+    plan = compare(desired, actual, store.capabilities, options)
+    refuse_in_plan(plan, store.refusals(plan.changes))
+    return PlanOutcome(validation, plan, desired, actual)
+
+
+def refuse_in_plan(plan: Plan, refused: dict[str, list[str]]) -> None:
+    """Changes the store would refuse leave the plan, and the plan says why: apply refuses it,
+    so that nothing is written and the same cause is given on every run until it is mended."""
+    if not refused:
+        return
+    out = {change_id for ids in refused.values() for change_id in ids}
+    plan.changes = [c for c in plan.changes if c.id not in out]
+    lines = [f"{cause} ({_listed(ids)})" for cause, ids in sorted(refused.items())]
+    plan.refusal = "\n".join(filter(None, [plan.refusal, *lines]))
+
+
+def _listed(ids: list[str], shown: int = 3) -> str:
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def apply_manifests(
@@ -104,6 +122,7 @@ def apply_saved(
                 "already); run plan again"
             )
         problems = saved_plan_problems(plan, actual)
+        problems += [f"{cause} ({_listed(ids)})" for cause, ids in sorted(store.refusals(plan.changes).items())]
         if problems:
             raise PlanFileError(f"{path} is refused, nothing was applied:\n  " + "\n  ".join(problems))
         run = RunInfo(holder, __version__, plan.to_history())

@@ -58,8 +58,10 @@ def test_examples_apply_then_plan_shows_no_changes(fake_coder: FakeCoder, exampl
     planned = run_cli("plan", str(examples), "--detailed-exitcode", env=env)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "No changes." in planned.stdout
-    # organizations, providers, prices, the toggle, the organization's models and overrides
-    assert len(fake_coder.requests) == 6 and {r.method for r in fake_coder.requests} == {"GET"}
+    # organizations, providers, prices, the toggle, build info, experiments, entitlements, the
+    # authcheck (a POST that writes nothing), the organization's models and overrides
+    assert len(fake_coder.requests) == 10
+    assert {r.method for r in fake_coder.requests if r.path != "/api/v2/authcheck"} == {"GET"}
 
     without_secrets = env_for(fake_coder, tmp_path)  # a pull-request job has no keys
     planned = run_cli("plan", str(examples), "--detailed-exitcode", env=without_secrets)

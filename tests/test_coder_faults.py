@@ -52,7 +52,8 @@ from tests.fakecoder.fixtures import DEFAULT_ORGANIZATION, DEFAULT_PRICE_BOOK
 from tests.fakecoder.server import Fault
 
 GENERATED_PROVIDERS, GENERATED_MODELS = 6, 50
-READS = 6  # organizations, providers, prices, the toggle, the organization's models and overrides
+READS = 10  # organizations, providers, prices, the toggle, build info, experiments, entitlements, the
+# authcheck, the organization's models and overrides
 REQUEST_TIMEOUT = 0.3
 LATE = 2 * REQUEST_TIMEOUT  # how late a delayed answer comes
 RETRIES = 5  # the store's default attempts per request

@@ -290,9 +290,10 @@ def test_reading_costs_one_request_per_collection(store: CoderStore, fake: FakeC
         fake.reset_requests()
         assert make_plan(store, {**provider, MODEL: models}).empty
         counts.append(len(fake.requests))
-        assert {r.method for r in fake.requests} == {"GET"}
-    # organizations, providers, prices, the toggle, and models + overrides of each of 2 organizations
-    assert counts == [8, 8]
+        assert {(r.method, r.path) for r in fake.requests if r.method != "GET"} == {("POST", "/api/v2/authcheck")}
+    # organizations, providers, prices, the toggle, build info, experiments, entitlements, one authcheck,
+    # and models + overrides of each of 2 organizations
+    assert counts == [12, 12]
 
 
 def test_an_empty_apply_makes_no_request(store: CoderStore, fake: FakeCoder) -> None:
@@ -400,7 +401,7 @@ def test_a_price_coder_refuses_fails_alone(store: CoderStore, fake: FakeCoder) -
     assert refused.details == ("prices[1].input_price: Price must not be negative.",)
     assert results["Price/openai-compat/llama"].error == (
         "Coder prices openai-compat models per provider, and there is no openai-compat provider")
-    assert [len(r.body["prices"]) for r in fake.requests if r.method == "POST"] == [2, 1]
+    assert [len(r.body["prices"]) for r in fake.requests if r.method == "POST" and r.path == PRICES] == [2, 1]
     assert store.read().of(PRICE) == {("openai", "gpt-x"): good}
 
 

@@ -284,7 +284,7 @@ def test_one_user_of_a_thousand_costs_no_request_per_object(fake_coder: FakeCode
     for path in paths:
         per_collection[path] = per_collection.get(path, 0) + 1
     assert max(per_collection.values()) == 1
-    assert len(paths) == 10, paths  # 6 to read the configuration, 4 for the user
+    assert len(paths) == 14, paths  # 10 to read the configuration, 4 for the user
 
 
 def _spend(fake: FakeCoder, ids: dict[str, str], days_ago: int, model: str, ptype: str, pname: str,

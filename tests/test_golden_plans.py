@@ -56,6 +56,9 @@ class StateStore:
     def secret_view(self, plaintext: str, group: str) -> str | None:
         return fingerprint(SALT, plaintext)
 
+    def refusals(self, changes: object) -> dict[str, list[str]]:
+        return {}
+
 
 def load_actual(path: Path) -> State:
     raw = json.loads(path.read_text()) if path.exists() else {}

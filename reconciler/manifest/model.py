@@ -88,6 +88,7 @@ class Model:
     config: dict[str, Any]  # canonical (see `canonical`)
     pricing: dict[str, Any]  # only the fields the manifest gives; values as written
     book: Decimal | None = None  # `pricing: book` (1) or `{book: true, multiplier: m}`: the book price x m
+    access: dict[str, list[str]] | None = None  # {"groups": [...], "users": [...]}, sorted; None: not managed
 
     @property
     def name(self) -> str:
@@ -233,7 +234,15 @@ def _model(meta: Meta, spec: dict[str, Any]) -> Model:
         config=canonical(spec.get("config") or {}),
         pricing=dict(raw_pricing) if isinstance(raw_pricing, dict) and "book" not in raw_pricing else {},
         book=_book_multiplier(raw_pricing),
+        access=access_value(spec.get("access")),
     )
+
+
+def access_value(access: Any) -> dict[str, list[str]] | None:
+    """`spec.access` as records hold it: both lists, sorted, without repeats; None when not given."""
+    if not isinstance(access, dict):
+        return None
+    return {part: sorted(set(access.get(part) or [])) for part in ("groups", "users")}
 
 
 def _book_multiplier(pricing: Any) -> Decimal | None:

@@ -67,4 +67,9 @@ class Store(Protocol):
         """
         ...
 
+    def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
+        """Cause -> ids of the changes the store would refuse, known before any write (what the
+        server cannot do or the credentials may not); empty when it would take them all."""
+        ...
+
     def close(self) -> None: ...

@@ -209,7 +209,12 @@ def _meta_in_rows_v3(tx: Tx, dialect: Dialect) -> None:
     tx.execute("DROP TABLE object_meta")
 
 
-MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1, _object_meta_v2, _meta_in_rows_v3]
+def _model_access_v4(tx: Tx, dialect: Dialect) -> None:
+    """A model's access list (groups and users by name), NULL when the manifests leave it alone."""
+    tx.execute("ALTER TABLE models ADD COLUMN access TEXT")
+
+
+MIGRATIONS: list[Callable[[Tx, Dialect], None]] = [_schema_v1, _object_meta_v2, _meta_in_rows_v3, _model_access_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -282,6 +287,7 @@ class _Column:
     field: str  # the record's field
     encode: Callable[[Any], Any] | None = None
     decode: Callable[[Any], Any] | None = None
+    optional: bool = False  # NULL: the record has no such field (the store leaves it alone)
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,14 @@ class _Table:
         record = dict(zip(self._fields, row, strict=True))
         for name, decode in self._decoders:
             record[name] = decode(record[name])
+        for name in self._optional:
+            if record[name] is None:
+                del record[name]
         return record
+
+    @cached_property
+    def _optional(self) -> tuple[str, ...]:
+        return tuple(c.field for c in self.columns if c.optional)
 
     @cached_property
     def _fields(self) -> tuple[str, ...]:
@@ -352,6 +365,7 @@ TABLES: dict[str, _Table] = {
         _Column("context_limit", "context_limit"),
         _Column("compression_threshold", "compression_threshold"),
         _Column("config", "config", _config_json, json.loads),
+        _Column("access", "access", _dump, _load, optional=True),
     )),
     PRICE: _Table("prices", ("provider_type", "model"), (
         _Column("input", "input"),
@@ -652,6 +666,9 @@ class SqlStore:
             for result in results:
                 progress(result)
         return results
+
+    def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
+        return {}  # a SQL store takes every kind of change its schema has
 
     def close(self) -> None:
         if self._conn is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model_config import ModelConfigError, decode_model_config, reasoning_efforts
+from .access import require, require_or_404, visible
 from .organizations import organization_or_404
 from .state import ChatModel, Provider, State
 from .wire import ApiError, GoObject, Reply, Request, new_id, not_found, now, parse_uuid
@@ -70,26 +71,26 @@ def list_models(state: State, req: Request) -> Reply:
     return Reply(
         200,
         {
-            "models": [model_json(m) for m in state.org_models(org.id)],
+            "models": [model_json(m) for m in state.org_models(org.id) if visible(state, m)],
             "providers": [_descriptor(p) for p in providers],
             "unsupported_providers": [],
         },
     )
 
 
-def _model_or_404(state: State, org_id: str, ref: str) -> ChatModel:
+def model_or_404(state: State, org_id: str, ref: str) -> ChatModel:
     model_id = parse_uuid(ref)
     if model_id is None:
         raise ApiError(400, f'Invalid UUID "{ref}".')
     model = state.models.get(model_id)
-    if model is None or model.organization_id != org_id:
+    if model is None or model.organization_id != org_id or not visible(state, model):
         raise not_found()
     return model
 
 
 def get_model(state: State, req: Request) -> Reply:
     org = organization_or_404(state, req.params["org"])
-    return Reply(200, model_json(_model_or_404(state, org.id, req.params["model"])))
+    return Reply(200, model_json(model_or_404(state, org.id, req.params["model"])))
 
 
 def _usable_provider(state: State, provider_id: str) -> Provider:
@@ -150,6 +151,7 @@ def _ensure_default(state: State, org_id: str, avoid: str | None = None) -> None
 
 def create_model(state: State, req: Request) -> Reply:
     org = organization_or_404(state, req.params["org"])
+    require(state, "chat_model_config", "create", org.id)
     body = req.json_object("CreateChatModelRequest")
     provider_id = body.uuid("ai_provider_id")
     name = (body.string("model") or "").strip()
@@ -188,8 +190,9 @@ def create_model(state: State, req: Request) -> Reply:
         model_config=config,
         created_at=stamp,
         updated_at=stamp,
+        group_acl={org.id: "read"},  # the Everyone group
     )
-    _check_unique(state, model)
+    _check_unique(state, model)  # not access-aware: a model the token cannot see answers 409 too
     first_in_org = not state.org_models(org.id)
     state.models[model.id] = model
     if is_default or first_in_org:
@@ -199,7 +202,8 @@ def create_model(state: State, req: Request) -> Reply:
 
 def update_model(state: State, req: Request) -> Reply:
     org = organization_or_404(state, req.params["org"])
-    model = _model_or_404(state, org.id, req.params["model"])
+    model = model_or_404(state, org.id, req.params["model"])
+    require_or_404(state, "chat_model_config", "update", org.id)
     body = req.json_object("UpdateChatModelRequest")
     provider_id = body.uuid("ai_provider_id")
     name = (body.string("model") or "").strip()
@@ -229,6 +233,8 @@ def update_model(state: State, req: Request) -> Reply:
         model_config=config if config_sent else model.model_config,
         created_at=model.created_at,
         updated_at=now(),
+        group_acl=model.group_acl,
+        user_acl=model.user_acl,
     )
     _check_unique(state, updated)
     state.models[model.id] = updated
@@ -242,7 +248,8 @@ def update_model(state: State, req: Request) -> Reply:
 
 def delete_model(state: State, req: Request) -> Reply:
     org = organization_or_404(state, req.params["org"])
-    model = _model_or_404(state, org.id, req.params["model"])
+    model = model_or_404(state, org.id, req.params["model"])
+    require_or_404(state, "chat_model_config", "delete", org.id)
     del state.models[model.id]
     _ensure_default(state, org.id)
     return Reply(204)

@@ -37,11 +37,11 @@ def get_me(state: State, req: Request) -> Reply:
         200,
         {
             "id": state.user_id,
-            "username": ADMIN_USERNAME,
+            "username": state.username,
             "email": "admin@coder.example",
             "name": "Admin",
             "status": "active",
-            "roles": [{"name": "owner", "display_name": "Owner"}],
+            "roles": [{"name": "owner", "display_name": "Owner"}] if state.permissions is None else [],
             "organization_ids": list(state.organizations),
         },
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .access import ADVISOR_EXPERIMENT, require, require_or_404
 from .model_config import EFFORT_LEVELS, reasoning_efforts
 from .organizations import organization_or_404
 from .state import ChatModel, Organization, Override, State
-from .wire import ApiError, Reply, Request, parse_uuid
+from .wire import ApiError, Reply, Request, not_found, parse_uuid
 
 ADMIN_CONTEXTS = ("general", "explore", "title_generation", "compaction", "advisor")
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -50,6 +51,9 @@ def _selectable_model(state: State, org: Organization, ref: str) -> ChatModel:
 def put_override(state: State, req: Request) -> Reply:
     org = organization_or_404(state, req.params["org"])
     context = req.params["context"]
+    require_or_404(state, "chat_model_config", "update", org.id)
+    if context == "advisor" and ADVISOR_EXPERIMENT not in state.experiments:
+        raise not_found()
     if context not in ADMIN_CONTEXTS:
         raise ApiError(
             400, "Invalid model override context.", f"Must be one of {', '.join(ADMIN_CONTEXTS)}."
@@ -78,10 +82,12 @@ def put_override(state: State, req: Request) -> Reply:
 
 
 def get_toggle(state: State, req: Request) -> Reply:
+    require_or_404(state, "deployment_config", "read")
     return Reply(200, {"allow_users": state.allow_users})
 
 
 def put_toggle(state: State, req: Request) -> Reply:
+    require(state, "deployment_config", "update")
     body = req.json_object("ChatPersonalModelOverridesConfig")
     state.allow_users = body.boolean("allow_users") or False
     return Reply(204)

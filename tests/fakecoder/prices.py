@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .access import PRICES_FEATURE, require
 from .state import PRICE_FIELDS, ModelPrice, PriceKey, State
 from .wire import (
     ApiError,
@@ -61,7 +62,15 @@ def seed_default_prices(state: State, entries: Iterable[dict[str, Any]]) -> None
             )
 
 
+def _premium(state: State) -> None:
+    """Model prices are a premium feature: 403 without the entitlement (RequireFeatureMW)."""
+    if not state.features.get(PRICES_FEATURE):
+        raise ApiError(403, "Model prices is a Premium feature. Contact sales!")
+
+
 def list_prices(state: State, req: Request) -> Reply:
+    _premium(state)
+    require(state, "ai_model_price", "read")
     source = req.query.get("source", "")
     if source and source not in SOURCES:
         raise ApiError(400, f'Invalid source "{source}".', f"Must be one of {', '.join(SOURCES)}.")
@@ -138,6 +147,8 @@ def _entry_errors(
 
 
 def upsert_prices(state: State, req: Request) -> Reply:
+    _premium(state)
+    require(state, "ai_model_price", "update")
     if len(req.raw_body) > MAX_BODY_BYTES:
         raise ApiError(413, "Request body too large.", f"The limit is {MAX_BODY_BYTES} bytes.")
     body = req.json_object("UpsertAIModelPricesRequest")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from .access import require
 from .state import ApiKey, Provider, State
 from .wire import (
     ApiError,
@@ -445,6 +446,7 @@ def get_provider(state: State, req: Request) -> Reply:
 
 
 def create_provider(state: State, req: Request) -> Reply:
+    require(state, "ai_provider", "create")
     body = req.json_object("CreateAIProviderRequest")
     ptype = body.string("type") or ""
     name = body.string("name") or ""
@@ -472,7 +474,7 @@ def create_provider(state: State, req: Request) -> Reply:
     if errors:
         raise validation_failed(INVALID_PROVIDER_MESSAGE, errors)
     _check_wif(ptype, base_url, settings, bool(api_keys))
-    if any(p.name == name and not p.deleted for p in state.providers.values()):
+    if any(p.name == name and (state.deleted_names_reserved or not p.deleted) for p in state.providers.values()):
         raise ApiError(409, f'AI provider "{name}" already exists.')
 
     stamp = now()
@@ -553,6 +555,7 @@ _UPDATE_FIELDS = ("display_name", "icon", "enabled", "base_url", "api_keys", "se
 
 
 def update_provider(state: State, req: Request) -> Reply:
+    require(state, "ai_provider", "update")
     provider = _lookup(state, req.params["provider"])
     body = req.json_object("UpdateAIProviderRequest")
     display_name = body.string("display_name")
@@ -592,6 +595,7 @@ def update_provider(state: State, req: Request) -> Reply:
 
 
 def delete_provider(state: State, req: Request) -> Reply:
+    require(state, "ai_provider", "delete")
     provider = _lookup(state, req.params["provider"], include_deleted=True)
     if not provider.deleted:
         provider.deleted = True

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import models, organizations, overrides, people, prices, providers
+from . import access, models, organizations, overrides, people, prices, providers
 from .state import State
 from .wire import ApiError, Reply, Request
 
@@ -106,6 +106,7 @@ ROUTES = (
         collection="toggle",
     ),
     *(_route(template, methods) for template, methods in people.ROUTES),
+    *(_route(template, methods) for template, methods in access.ROUTES),
 )
 
 
@@ -255,6 +256,13 @@ class FakeCoder:
 
     def add_organization(self, name: str, is_default: bool = False) -> str:
         return self.state.add_organization(name, is_default).id
+
+    def as_org_admin(self, *organizations: str, username: str = "ci-bot") -> None:
+        """The token becomes an organization admin's: its organizations' models, nothing deployment-wide."""
+        with self.state.lock:
+            ids = [o.id for o in self.state.organizations.values() if o.name in organizations]
+            self.state.permissions = {p.format(org=org) for org in ids for p in access.ORG_ADMIN}
+            self.state.username = username
 
     def seed_default_prices(self, entries: Iterable[dict[str, Any]]) -> None:
         prices.seed_default_prices(self.state, entries)

@@ -64,6 +64,9 @@ class ChatModel:
     model_config: dict[str, Any] | None  # already re-encoded in struct order
     created_at: str
     updated_at: str
+    # principal id -> role ("read"); a new model's group list is the Everyone group (the org's id)
+    group_acl: dict[str, str] = field(default_factory=dict)
+    user_acl: dict[str, str] = field(default_factory=dict)
 
 
 PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
@@ -103,6 +106,13 @@ class State:
     overrides: dict[tuple[str, str], Override] = field(default_factory=dict)  # (org id, context)
     allow_users: bool = False
     people: Any = field(default=None, repr=False)  # people.People: users, groups, BYOK keys, spend
+    # what the token may do ("resource:action", "resource:action@<org id>"); None: the owner, anything
+    permissions: set[str] | None = None
+    username: str = "admin"
+    experiments: set[str] = field(default_factory=lambda: {"chat-advisor"})
+    features: dict[str, bool] = field(default_factory=lambda: {"aibridge": True, "ai_governance_user_limit": True})
+    # whether a deleted (soft-deleted) provider keeps its name, so that re-creating it answers 409
+    deleted_names_reserved: bool = False
     secrets_seen: SecretList = field(default_factory=SecretList, repr=False)
 
     def add_organization(self, name: str, is_default: bool) -> Organization:

@@ -43,6 +43,15 @@ from reconciler.state import (
 )
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
 from reconciler.stores.coder.api import ApiFailure, CoderApi
+from reconciler.stores.coder.deployment import (
+    AUTHCHECK,
+    ENTITLEMENTS,
+    EXPERIMENTS,
+    ME,
+    Deployment,
+    checks,
+    refusals,
+)
 from reconciler.stores.coder.mapping import (
     BUILDINFO,
     ORGANIZATIONS,
@@ -116,7 +125,8 @@ class CoderStore:
         self._api = CoderApi(base_url, _token(token_file, self._environ), connections=parallelism,
                              request_timeout=request_timeout, retries=retries, backoff=backoff)
         self._index: Index | None = None
-        self._version: str | None = None
+        self._deployment = Deployment()
+        self._username: str | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -157,6 +167,7 @@ class CoderStore:
             return self._fetch(*what, until=until, index=index)
 
         with ThreadPoolExecutor(self._parallelism, thread_name_prefix="coder-read") as pool:
+            learnt = [pool.submit(self._maybe, path, until) for path in (BUILDINFO, EXPERIMENTS, ENTITLEMENTS)]
             first = [(ORGANIZATIONS, None, None), (PROVIDERS, None, PROVIDER),
                      (PRICES, {"source": "all"}, PRICE), (TOGGLE, None, SETTINGS)]
             orgs, providers, prices, toggle = pool.map(fetch, first)
@@ -173,7 +184,11 @@ class CoderStore:
             index.orgs = {o["name"]: o["id"] for o in orgs}
             per_org = [(models_path(o["id"]), None, MODEL) for o in orgs]
             per_org += [(overrides_path(o["id"]), None, OVERRIDE) for o in orgs]
+            rights = pool.submit(self._maybe, AUTHCHECK, until, {"checks": checks(index.orgs)})
             fetched = list(pool.map(fetch, per_org))
+            self._deployment = _deployment(*(f.result() for f in learnt), rights.result(), self._who)
+        for kind in list(index.missing):
+            index.missing[kind] = self._deployment.missing(kind, *FEATURES[kind])
         for answer, (path, _, kind) in zip(fetched, per_org, strict=True):
             _expect(answer, dict, kind, index, path)
             if answer is not None:
@@ -244,21 +259,36 @@ class CoderStore:
             return self._api.request("GET", path, until, params=params).data
         except ApiFailure as failure:
             if failure.status == 404 and kind is not None:
-                index.missing[kind] = self._missing(kind)
+                index.missing[kind] = ""  # said once the deployment's version and rights are known
                 return None
             summary = redact_runs(failure.summary(), [self._api.token])
             raise StoreError(f"cannot read {path} from {self.url}: {summary}") from None
 
-    def _missing(self, kind: str) -> str:
-        feature, collection, needs = FEATURES[kind]
-        if self._version is None:
-            try:
-                reply = self._api.request("GET", BUILDINFO, time.monotonic() + 10)
-                self._version = str((reply.data or {}).get("version") or "unknown")
-            except ApiFailure:
-                self._version = "unknown"
-        return (f"this Coder deployment (version {self._version}) has no {feature} "
-                f"({collection} answered 404): that needs {needs}")
+    def _maybe(self, path: str, until: float, body: Any = None) -> Any:
+        """What the deployment says of itself; None when it does not say (an older build, no right)."""
+        try:
+            reply = self._api.request("POST" if body is not None else "GET", path, until, body=body)
+        except ApiFailure:
+            return None
+        return reply.data
+
+    def _who(self) -> str:
+        """`user <name>` of the token, asked once, for messages about its rights."""
+        if self._username is None:
+            data = self._maybe(ME, time.monotonic() + 10)
+            name = data.get("username") if isinstance(data, dict) else None
+            self._username = f"user {name}" if isinstance(name, str) and name else "this token"
+        return self._username
+
+    def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
+        """Cause -> the changes this deployment or token would refuse, known before any write."""
+        out = refusals(changes, self._deployment)
+        if self._index is not None:
+            for change in changes:
+                why = self._index.missing.get(change.kind)
+                if why:
+                    out.setdefault(why, []).append(change.id)
+        return out
 
     def _lock_path(self) -> Path:
         cache = self._environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -268,6 +298,20 @@ class CoderStore:
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+
+def _deployment(buildinfo: Any, experiments: Any, entitlements: Any, rights: Any, who: Any) -> Deployment:
+    """The answers of build info, experiments, entitlements and authcheck, as far as they make sense."""
+    version = buildinfo.get("version") if isinstance(buildinfo, dict) else None
+    features = entitlements.get("features") if isinstance(entitlements, dict) else None
+    return Deployment(
+        version=version if isinstance(version, str) and version else "unknown",
+        experiments=frozenset(e for e in experiments if isinstance(e, str)) if isinstance(experiments, list) else None,
+        features={name: isinstance(f, dict) and f.get("entitlement") in ("entitled", "grace_period")
+                  and bool(f.get("enabled")) for name, f in features.items()} if isinstance(features, dict) else None,
+        permissions={k: v for k, v in rights.items() if isinstance(v, bool)} if isinstance(rights, dict) else None,
+        who=who,
+    )
 
 
 def _expect(answer: Any, shape: type, kind: str | None, index: Index, path: str) -> None:
