@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from reconciler.changes import APPLIED, Change, ChangeResult
-from reconciler.state import State
+from reconciler.state import Key, State
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo, Store
 
 CLEAR_LINE = "\r\x1b[K"
@@ -70,6 +70,9 @@ class ObservedStore:
 
     def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
         return self._store.refusals(changes)
+
+    def read_access(self, state: State, models: Sequence[Key]) -> None:
+        self._store.read_access(state, models)
 
     def apply(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from reconciler import __version__
 from reconciler.apply import ApplyReport, apply_plan
 from reconciler.desired import desired_state
+from reconciler.diagnostics import sort_diagnostics
 from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
 from reconciler.planfile import load_plan
@@ -60,9 +61,33 @@ def make_plan(
         return None if plaintext is None else store.secret_view(plaintext, group)
 
     desired = desired_state(validation.manifests, actual, view_of)
+    _read_access(store, desired, actual, validation)
     plan = compare(desired, actual, store.capabilities, options)
     refuse_in_plan(plan, store.refusals(plan.changes))
     return PlanOutcome(validation, plan, desired, actual)
+
+
+def _read_access(store: Store, desired: State, actual: State, validation: ValidationResult) -> None:
+    """The access lists the manifests manage, read from the store; a name the store does not know
+    is an error at its line (InvalidManifests), before anything is planned."""
+    from reconciler.state import MODEL, MOVED_FROM, NO_META
+    from reconciler.validate.access import access_diagnostics
+
+    wanted = []
+    for key, record in desired.of(MODEL).items():
+        if "access" in record:
+            wanted.append(key)
+            hint = desired.meta.get((MODEL, key), NO_META)["annotations"].get(MOVED_FROM)
+            if hint:
+                provider, _, model = str(hint).partition("/")
+                wanted.append((key[0], provider, model))
+    if not wanted:
+        return
+    store.read_access(actual, wanted)
+    unknown = access_diagnostics(validation.manifests, actual)
+    if unknown:
+        validation.diagnostics = sort_diagnostics([*validation.diagnostics, *unknown])
+        raise InvalidManifests(validation)
 
 
 def refuse_in_plan(plan: Plan, refused: dict[str, list[str]]) -> None:
@@ -116,6 +141,10 @@ def apply_saved(
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
         actual = store.read()
+        from reconciler.state import MODEL
+
+        store.read_access(actual, [key for c in plan.changes if c.kind == MODEL and "access" in (c.after or {})
+                                   for key in (c.key, *([c.moved_from] if c.moved_from else []))])
         if actual.fingerprint() != plan.state_fingerprint:
             raise PlanFileError(
                 f"{path} is stale: the store has changed since the plan was made (or the plan was applied "

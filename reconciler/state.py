@@ -53,6 +53,9 @@ class State:
     # what changes whenever the store is written, beyond its objects (an apply counter, the
     # server's update times), so that a saved plan cannot run twice on an A -> B -> A store
     serial: str = ""
+    # organization -> {"groups": [names], "users": [names]} the store knows, for checking `access`;
+    # None where the store cannot tell (SQL stores take any name)
+    principals: dict[str, dict[str, list[str]]] | None = None
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})
@@ -91,7 +94,10 @@ class State:
         for kind in KIND_ORDER:
             for key in sorted(self.of(kind)):
                 meta = self.meta.get((kind, key), NO_META)
-                line = json.dumps([kind, list(key), self.of(kind)[key], meta], sort_keys=True, default=_view_json)
+                record = self.of(kind)[key]
+                if "access" in record:  # read only for some models (Coder): a write checks it instead
+                    record = {k: v for k, v in record.items() if k != "access"}
+                line = json.dumps([kind, list(key), record, meta], sort_keys=True, default=_view_json)
                 digest.update(line.encode())
                 digest.update(b"\n")
         return "sha256:" + digest.hexdigest()

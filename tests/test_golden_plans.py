@@ -59,6 +59,9 @@ class StateStore:
     def refusals(self, changes: object) -> dict[str, list[str]]:
         return {}
 
+    def read_access(self, state: object, models: object) -> None:
+        return None
+
 
 def load_actual(path: Path) -> State:
     raw = json.loads(path.read_text()) if path.exists() else {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.changes import Change, ChangeResult
-from reconciler.state import KIND_ORDER, State
+from reconciler.state import KIND_ORDER, Key, State
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,12 @@ class Store(Protocol):
 
         A transactional store applies all or nothing and records `run` in its history.
         """
+        ...
+
+    def read_access(self, state: State, models: Sequence[Key]) -> None:
+        """Fill in `state` what a plain read leaves out because it costs a request per object: the
+        access lists of the stored models `models` names (and of their move candidates, the same
+        organization and model id), and the names their organizations know (`state.principals`)."""
         ...
 
     def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:

@@ -37,6 +37,7 @@ from reconciler.state import (
     PRICE,
     PROVIDER,
     SETTINGS,
+    Key,
     Record,
     State,
     key_text,
@@ -669,6 +670,9 @@ class SqlStore:
 
     def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
         return {}  # a SQL store takes every kind of change its schema has
+
+    def read_access(self, state: State, models: Sequence[Key]) -> None:
+        return None  # access lists are columns, read with their models; any name is taken
 
     def close(self) -> None:
         if self._conn is not None:

@@ -84,6 +84,7 @@ _CODES = [
     Code("RC502", "price-openai-compat", WARNING, "an openai-compat model has no price (no book covers them)"),
     Code("RC503", "price-off-book", WARNING, "a price in the manifests differs from the store's price book"),
     Code("RC504", "price-pins-book", WARNING, "a price in the manifests equals the store's price book (a pin)"),
+    Code("RC505", "access-unknown", ERROR, "an access list names a group or user the organization does not have"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model_config import ModelConfigError, decode_model_config, reasoning_efforts
 from .access import require, require_or_404, visible
+from .model_config import ModelConfigError, decode_model_config, reasoning_efforts
 from .organizations import organization_or_404
 from .state import ChatModel, Provider, State
 from .wire import ApiError, GoObject, Reply, Request, new_id, not_found, now, parse_uuid

@@ -74,8 +74,14 @@ class Deployment:
     def prices_entitled(self) -> bool:
         return self.features is None or any(self.features.get(name) for name in PRICE_FEATURES)
 
-    def missing(self, kind: str, feature: str, collection: str, needs: str) -> str:
-        """Why a collection answered 404: a permission the token lacks, or an older Coder."""
+    def missing(self, kind: str, feature: str, collection: str, needs: str, answer: str = "404") -> str:
+        """Why a collection answered 404 (or 403): a permission the token lacks, an add-on the
+        deployment is not entitled to, or an older Coder."""
+        if kind == PRICE and not self.prices_entitled():
+            return (f"model prices need the AI Governance add-on, which this deployment is not entitled to "
+                    f"({collection} answered {answer})")
+        if answer.startswith("403"):
+            return f"{collection} answered {answer}: the token of {self.who()} may not read {feature}"
         lacking = {
             SETTINGS: ("deployment_config:read", "Settings need a deployment admin's token"),
         }.get(kind)

@@ -42,6 +42,7 @@ from reconciler.state import (
     State,
 )
 from reconciler.stores.base import Capabilities, ProgressCallback, RunInfo
+from reconciler.stores.coder.access import access_record, acl_path, principals_from
 from reconciler.stores.coder.api import ApiFailure, CoderApi
 from reconciler.stores.coder.deployment import (
     AUTHCHECK,
@@ -187,8 +188,8 @@ class CoderStore:
             rights = pool.submit(self._maybe, AUTHCHECK, until, {"checks": checks(index.orgs)})
             fetched = list(pool.map(fetch, per_org))
             self._deployment = _deployment(*(f.result() for f in learnt), rights.result(), self._who)
-        for kind in list(index.missing):
-            index.missing[kind] = self._deployment.missing(kind, *FEATURES[kind])
+        for kind, answer in list(index.missing.items()):
+            index.missing[kind] = self._deployment.missing(kind, *FEATURES[kind], answer)
         for answer, (path, _, kind) in zip(fetched, per_org, strict=True):
             _expect(answer, dict, kind, index, path)
             if answer is not None:
@@ -258,8 +259,9 @@ class CoderStore:
         try:
             return self._api.request("GET", path, until, params=params).data
         except ApiFailure as failure:
-            if failure.status == 404 and kind is not None:
-                index.missing[kind] = ""  # said once the deployment's version and rights are known
+            if failure.status in (403, 404) and kind is not None:
+                # said once the deployment's version, entitlements and rights are known
+                index.missing[kind] = f"{failure.status} {failure.message}"
                 return None
             summary = redact_runs(failure.summary(), [self._api.token])
             raise StoreError(f"cannot read {path} from {self.url}: {summary}") from None
@@ -280,13 +282,42 @@ class CoderStore:
             self._username = f"user {name}" if isinstance(name, str) and name else "this token"
         return self._username
 
+    def read_access(self, state: State, models: Sequence[Key]) -> None:
+        """The access lists of the stored models `models` names and of their move candidates (one
+        request each: Coder has no bulk read), and the groups and members of their organizations
+        (two requests each), read concurrently."""
+        index = self._index
+        if not models or index is None:
+            return
+        wanted = set(models)
+        same = {(key[0], key[2]) for key in wanted}
+        stored = [k for k in state.of(MODEL) if k[0] in index.orgs and (k in wanted or (k[0], k[2]) in same)]
+        orgs = sorted({key[0] for key in wanted} & set(index.orgs))
+        until = time.monotonic() + self._deadline
+        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="coder-access") as pool:
+            asked = {org: (pool.submit(self._maybe, f"{ORGANIZATIONS}/{index.orgs[org]}/groups", until),
+                           pool.submit(self._maybe, f"{ORGANIZATIONS}/{index.orgs[org]}/members", until))
+                     for org in orgs}
+            acls = {key: pool.submit(self._maybe, acl_path(models_path(index.orgs[key[0]]), index.models[key]), until)
+                    for key in stored if key in index.models}
+            state.principals = state.principals or {}
+            for org, (groups, members) in asked.items():
+                known = index.principals[org] = principals_from(index.orgs[org], groups.result(), members.result())
+                state.principals[org] = known.names()
+            for key, answer in acls.items():
+                record = access_record(answer.result(), index.orgs[key[0]])
+                if record is not None:
+                    state.of(MODEL)[key]["access"] = record
+                    index.learn_acl(key[0], answer.result())
+
     def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
         """Cause -> the changes this deployment or token would refuse, known before any write."""
         out = refusals(changes, self._deployment)
+        refused = {change_id for ids in out.values() for change_id in ids}
         if self._index is not None:
             for change in changes:
                 why = self._index.missing.get(change.kind)
-                if why:
+                if why and change.id not in refused:
                     out.setdefault(why, []).append(change.id)
         return out
 

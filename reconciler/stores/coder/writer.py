@@ -17,6 +17,7 @@ from reconciler.changes import APPLIED, CREATE, DELETE, FAILED, REPLACE, UPDATE,
 from reconciler.errors import SecretError, StoreError
 from reconciler.secrets import Secret, redact_runs
 from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, secret_slots
+from reconciler.stores.coder.access import Principals, acl_patch, acl_path, created_access
 from reconciler.stores.coder.api import ApiFailure, CoderApi, Reply
 from reconciler.stores.coder.mapping import (
     GLOBAL_PRICE_TYPES,
@@ -61,6 +62,7 @@ class Index:
     models: dict[Key, str] = field(default_factory=dict)  # (organization, provider, model) -> id
     defaults: dict[str, str] = field(default_factory=dict)  # organization -> its default model's id
     missing: dict[str, str] = field(default_factory=dict)  # kind -> why the deployment has no API for it
+    principals: dict[str, Principals] = field(default_factory=dict)  # organization -> names -> IDs
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def org_id(self, name: str) -> str:
@@ -85,6 +87,15 @@ class Index:
     def provider_ids_of_type(self, provider_type: str) -> list[str]:
         with self.lock:
             return sorted(pid for pid, ptype in self.providers.values() if ptype == provider_type)
+
+    def learn_acl(self, org: str, acl: Any) -> None:
+        """The names and IDs an access list answer shows (a principal may have left the organization)."""
+        known = self.principals.setdefault(org, Principals())
+        for part, names in (("groups", known.groups), ("users", known.users)):
+            for item in acl.get(part) or [] if isinstance(acl, dict) else []:
+                name = item.get("username" if part == "users" else "name") if isinstance(item, dict) else None
+                if isinstance(name, str) and isinstance(item.get("id"), str):
+                    names.setdefault(name, item["id"])
 
     def put_model(self, key: Key, data: Mapping[str, Any]) -> None:
         """A model as Coder answered for it, default flag included."""
@@ -191,24 +202,37 @@ class Writer:
                 text = text.replace(value, "(redacted)")
         return redact_runs(text, [*self._secrets.values(), self._api.token])
 
-    def _create(self, path: str, body: dict[str, Any], find: Callable[[], Reply | None]) -> Reply:
-        """POST a create; a create that may have landed is looked up rather than sent twice."""
+    def _create(self, path: str, body: dict[str, Any], find: Callable[[], Reply | None], conflict: str,
+                once_more: bool = False) -> Reply:
+        """POST a create; a create that may have landed is looked up rather than sent twice. A 409
+        for something not found is `conflict`, never a loop (`once_more`: one more try, for a
+        model's create that lost Coder's default election to a concurrent one)."""
         try:
             return self._request("POST", path, body, recover=find)
         except ApiFailure as failure:
             if failure.status != 409:
                 raise
-        # 409: an earlier attempt landed (the read-back decides whether it is what was sent),
-        # or, for models, a concurrent create lost Coder's default election: send it once more
-        found = find()
-        return found if found is not None else self._request("POST", path, body, recover=find)
+        found = find()  # an earlier attempt landed: the read-back decides whether it is what was sent
+        if found is not None:
+            return found
+        if once_more:
+            try:
+                return self._request("POST", path, body, recover=find)
+            except ApiFailure as failure:
+                if failure.status != 409:
+                    raise
+        raise Refused(conflict)
 
     # -- providers
 
     def _provider_create(self, change: Change) -> None:
         name, after = change.key[0], change.after or {}
         body = provider_create_body(name, after, self._plaintext)
-        reply = self._create(PROVIDERS, body, lambda: self._find(f"{PROVIDERS}/{name}"))
+        conflict = (f"Coder answered 409: an AI provider named {name!r} exists but cannot be seen, which is how "
+                    "Coder keeps the name of a deleted provider on some versions; give the provider another "
+                    "metadata.name (and its models spec.provider): the next apply creates it and moves the "
+                    "models to it in place (docs/IDENTITY.md)")
+        reply = self._create(PROVIDERS, body, lambda: self._find(f"{PROVIDERS}/{name}"), conflict)
         data = reply.data or {}
         got = provider_record(data)
         lost = lost_fields(after, got, ["type", *PROVIDER_SCALARS, "settings"])
@@ -250,6 +274,13 @@ class Writer:
                            f"{failure.summary()}; its models now point at the deleted provider",
                            failure.validations) from None
         except Refused as refused:  # created, but not as sent: still move the models to it
+            with self._index.lock:
+                created = name in self._index.providers
+            if not created:
+                with self._index.lock:
+                    stranded = sum(1 for k in self._index.models if k[1] == name)
+                raise Refused(f"the old provider was deleted, but creating the new one was refused: {refused}; "
+                              f"until then its {stranded} model(s) point at the deleted provider") from None
             not_as_sent = refused
         new_id = self._index.provider_id(name)
         with self._index.lock:
@@ -276,12 +307,19 @@ class Writer:
         org_id, provider_id = self._index.org_id(org), self._index.provider_id(provider)
         fields = model_create_fields(after)
         body = {"ai_provider_id": provider_id, "model": model, **model_body(after, fields)}
-        reply = self._create(models_path(org_id), body, lambda: self._find_model(org_id, provider_id, model))
+        conflict = (f"Coder answered 409: model {provider}/{model} already exists in organization {org}, but this "
+                    "token cannot see it (Coder lists only the models a token may use): apply with a token that "
+                    "may read every model of the organization (an organization admin's), or give this token's "
+                    "user access to that model")
+        reply = self._create(models_path(org_id), body, lambda: self._find_model(org_id, provider_id, model),
+                             conflict, once_more=True)
         data = reply.data or {}
         self._index.put_model(change.key, data)
         lost = lost_fields(after, model_record(data), fields)
         if lost:
             raise Refused(lost_message(lost))
+        if after.get("access") is not None and after["access"] != created_access():
+            self._write_access(org, data.get("id", ""), created_access(), after["access"], check=False)
 
     def _model_update(self, change: Change) -> None:
         org = change.key[0]
@@ -296,6 +334,8 @@ class Writer:
         if change.moved_from is not None:  # in place: the model keeps its ID, access list and overrides
             body["ai_provider_id"] = self._index.provider_id(change.key[1])
             body["model"] = change.key[2]
+        if after.get("access") is not None and after["access"] != before.get("access"):
+            self._write_access(org, model_id, before.get("access"), after["access"])
         if not body:
             return
         path = f"{models_path(self._index.org_id(org))}/{model_id}"
@@ -312,6 +352,30 @@ class Writer:
         lost = lost_fields(after, model_record(data), fields)
         if lost:
             raise Refused(lost_message(lost))
+
+    def _write_access(self, org: str, model_id: str, before: Any, after: Any, check: bool = True) -> None:
+        """PATCH the model's access list from `before` to `after`; with `check`, only when the list
+        is still `before` (someone may have changed it since the plan was read)."""
+        from reconciler.stores.coder.access import access_record
+
+        org_id = self._index.org_id(org)
+        path = acl_path(models_path(org_id), model_id)
+        if check:
+            now = access_record(self._request("GET", path).data, org_id)
+            if before is not None and now != before:
+                raise Refused(f"the model's access list changed since the plan was made (it is now "
+                              f"{now}); plan again")
+            before = now
+        known = self._index.principals.get(org, Principals())
+        try:
+            body = acl_patch(before, after, known)
+        except KeyError as missing:
+            raise Refused(f"{missing.args[0]!r} is no group or member of organization {org}") from None
+        if body:
+            self._request("PATCH", path, body)
+        got = access_record(self._request("GET", path).data, org_id)
+        if got != {"groups": sorted(after.get("groups") or []), "users": sorted(after.get("users") or [])}:
+            raise Refused(lost_message([f"access (sent {after}, it holds {got})"]))
 
     def _model_delete(self, change: Change) -> None:
         model_id = self._index.model_id(change.key)
