@@ -128,6 +128,7 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
                 plan.changes.append(change)
         for key in sorted(present.keys() - wanted.keys()):
             deletes.extend(_unlisted(kind, key, present[key], present_state, capabilities, options, plan))
+    _provider_prices(desired, present_state, plan)
     _promote_before_demote(plan.changes)
     plan.changes += sorted(deletes, key=lambda c: -KIND_ORDER.index(c.kind))
     _link_dependencies(plan.changes)
@@ -414,6 +415,23 @@ def _settle_default_flags(desired: State, actual: State, pruning: bool) -> None:
             # the gateway demotes the old default when another becomes default: say so
             demoted = dict(record, default=False)
             models[key] = demoted
+
+
+def _provider_prices(desired: State, actual: State, plan: Plan) -> None:
+    """A price one provider is billed at instead of its type's: no manifest sets it, so it is an
+    unmanaged object (the drift alarm sees it), and where it differs from the price the type would
+    have, the plan says what is really billed."""
+    from reconciler.prices import describe_price
+
+    for (ptype, model, provider), record in sorted(actual.provider_prices.items()):
+        plan.unmanaged.append(f"{PRICE}/{ptype}/{model} (provider {provider})")
+        typed = desired.of(PRICE).get((ptype, model)) or actual.of(PRICE).get((ptype, model)) \
+            or actual.default_prices.get((ptype, model))
+        if record != typed:
+            plan.notes.append(
+                f"provider {provider} is billed its own price for {model} ({describe_price(record)}), not the "
+                f"{ptype} price ({describe_price(typed)}): the store's per-provider price wins; remove it "
+                "there to bill the type's price")
 
 
 def _settle_access(desired: State, actual: State) -> None:

@@ -82,3 +82,12 @@ def price_book_from_api(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dic
         (row["provider"], row["model"]): {f: row.get(api) for f, api in API_FIELDS.items()}
         for row in rows
     }
+
+
+def describe_price(record: dict[str, Any] | None) -> str:
+    """`input $3, output $15 per 1M tokens`; `no price` for none at all."""
+    if not record or all(record.get(name) is None for name in PRICE_FIELDS):
+        return "no price"
+    shown = [f"{name.replace('_', ' ')} ${from_micros(record[name])}" for name in PRICE_FIELDS
+             if record.get(name) is not None]
+    return ", ".join(shown) + " per 1M tokens"

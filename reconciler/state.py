@@ -56,6 +56,9 @@ class State:
     # organization -> {"groups": [names], "users": [names]} the store knows, for checking `access`;
     # None where the store cannot tell (SQL stores take any name)
     principals: dict[str, dict[str, list[str]]] | None = None
+    # (provider type, model, provider name) -> the price one provider is billed at instead of its
+    # type's price (Coder's per-provider prices); no manifest sets these yet, so they are not objects
+    provider_prices: dict[tuple[str, str, str], Record] = field(default_factory=dict)
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})

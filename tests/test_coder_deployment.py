@@ -231,3 +231,22 @@ def test_replacing_a_provider_when_coder_keeps_or_frees_its_name(fake_coder: Fak
     assert done.returncode == 0, done.stdout + done.stderr
     provider = next(p for p in fake_coder.state.providers.values() if not p.deleted)
     assert provider.name == "openai-v2" and fake_coder.state.models[model_id].ai_provider_id == provider.id
+
+
+def test_a_provider_billed_its_own_price_is_never_in_sync(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    from tests.fakecoder.state import ModelPrice
+
+    root = manifests(tmp_path / "m", MODEL % "")
+    assert apply(root, fake_coder, tmp_path).returncode == 0
+    code, body, _ = plan(root, fake_coder, tmp_path, "--detailed-exitcode")
+    assert (code, body["changes"], body["unmanaged"]) == (0, [], [])
+    provider = next(p for p in fake_coder.state.providers.values() if not p.deleted)
+    prices = {"input_price": 2_000_000, "output_price": 12_000_000, "cache_read_price": None,
+              "cache_write_price": None}
+    fake_coder.state.custom_prices[("openai", provider.id, "gpt-5")] = ModelPrice(
+        "openai", provider.id, "gpt-5", prices, "custom", "2026-09-01T00:00:00Z", "2026-09-01T00:00:00Z")
+    code, body, _ = plan(root, fake_coder, tmp_path, "--detailed-exitcode")
+    assert code == 2 and body["unmanaged"] == ["Price/openai/gpt-5 (provider openai)"]
+    assert any("provider openai is billed its own price for gpt-5 (input $2, output $12 per 1M tokens), not the "
+               "openai price (input $1.25, output $10, cache read $0.125 per 1M tokens)" in note
+               for note in body["notes"])

@@ -55,6 +55,7 @@ from reconciler.stores.coder.deployment import (
 )
 from reconciler.stores.coder.mapping import (
     BUILDINFO,
+    GLOBAL_PRICE_TYPES,
     ORGANIZATIONS,
     PRICES,
     PROVIDERS,
@@ -427,6 +428,11 @@ def _read_prices(state: State, index: Index, rows: list[dict[str, Any]]) -> None
         if price_source(row) == "default":
             if not row.get("provider_id"):
                 state.default_prices[key] = price_record(row)
+        elif row.get("provider_id") and key[0] in GLOBAL_PRICE_TYPES:
+            # one provider's own price: it wins over its type's price (codersdk/aimodelprices.go)
+            name = index.provider_name(row["provider_id"])
+            if name is not None:
+                state.provider_prices[(key[0], key[1], name)] = price_record(row)
         elif row.get("provider_id"):
             per_provider.setdefault(key, {})[row["provider_id"]] = price_record(row)
         else:

@@ -84,6 +84,10 @@ class Index:
             raise Refused(f"model {'/'.join(key)} does not exist in this Coder deployment")
         return found
 
+    def provider_name(self, provider_id: str) -> str | None:
+        with self.lock:
+            return next((name for name, (pid, _) in self.providers.items() if pid == provider_id), None)
+
     def provider_ids_of_type(self, provider_type: str) -> list[str]:
         with self.lock:
             return sorted(pid for pid, ptype in self.providers.values() if ptype == provider_type)
