@@ -279,7 +279,15 @@ class Export:
 
 
 def export_store(store: Store) -> Export:
-    return export_state(store.read())
+    """The store's manifests. Access lists are read for every model (one request each on Coder);
+    a list that is what a new model gets anyway (the Everyone group alone) is left out, so that the
+    manifests manage, and plans read, only the lists someone chose."""
+    state = store.read()
+    store.read_access(state, sorted(state.of(MODEL)))
+    for record in state.of(MODEL).values():
+        if record.get("access") == {"groups": ["Everyone"], "users": []}:
+            del record["access"]
+    return export_state(state)
 
 
 def export_state(state: State) -> Export:

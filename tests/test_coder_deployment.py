@@ -173,7 +173,9 @@ def test_access_lists_round_trip_through_coder(fake_coder: FakeCoder, tmp_path: 
 
     exported = run_cli("export", "--out", str(tmp_path / "export"), env=env(fake_coder, tmp_path))
     assert exported.returncode == 0, exported.stderr
-    assert "access" not in (tmp_path / "export" / "models" / "openai.yaml").read_text()  # not read: not managed
+    # export reads every model's list and writes those that are not Coder's default (Everyone alone)
+    assert "access:\n    groups:\n      - Everyone\n    users:\n      - bob\n" in (
+        tmp_path / "export" / "models" / "openai.yaml").read_text()
 
 
 def test_an_unknown_group_is_an_error_at_its_line(fake_coder: FakeCoder, tmp_path: Path) -> None:

@@ -69,7 +69,10 @@ class Target:
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "coder":
         with FakeCoder() as coder:
-            coder.add_organization("coder", is_default=True)
+            org_id = coder.add_organization("coder", is_default=True)
+            from tests.fakecoder.people import add_group, add_user
+
+            add_group(coder.state, org_id, "ml-platform", [add_user(coder.state, "alice").id])
             coder.seed_default_prices(fixtures.DEFAULT_PRICE_BOOK)
             env = {"CODER_SESSION_TOKEN": coder.token, **KEYS}
 
@@ -239,3 +242,26 @@ def test_a_saved_plan_carries_the_move(target: Target, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert target.models()[("anthropic-eu", "claude-sonnet-4-5")][0] == identity
     assert target.overrides()["general"] == ("anthropic-eu", "claude-sonnet-4-5")
+
+
+def test_access_lists_round_trip_and_follow_a_move(target: Target, tmp_path: Path) -> None:
+    access = '  access: {groups: [ml-platform], users: [alice]}\n'
+    root = write(tmp_path / "m", "anthropic")
+    (root / "models.yaml").write_text((root / "models.yaml").read_text().replace(
+        "  pricing: {input: 3, output: 15}\n", "  pricing: {input: 3, output: 15}\n" + access, 1))
+    apply(root, target)
+    assert plan_json(root, target, "--detailed-exitcode")["changes"] == []
+    # a move keeps the access list: nothing to write to it
+    (root / "models.yaml").write_text((root / "models.yaml").read_text().replace(
+        "provider: anthropic\n", "provider: anthropic-eu\n", 1))
+    plan = plan_json(root, target)
+    assert [(c.get("moved_from", "").split("/", 1)[-1], [d["path"] for d in c["diff"]]) for c in plan["changes"]] \
+        == [("anthropic/claude-sonnet-4-5", ["provider"])]
+    apply(root, target)
+    assert plan_json(root, target, "--detailed-exitcode")["changes"] == []
+    exported = run_cli("export", "--store", target.url, "--out", str(tmp_path / "export"), env=target.env)
+    assert exported.returncode == 0, exported.stderr
+    text = (tmp_path / "export" / "models" / "anthropic-eu.yaml").read_text()
+    assert "access:\n    groups:\n      - ml-platform\n    users:\n      - alice\n" in text
+    done = run_cli("plan", str(tmp_path / "export"), "--store", target.url, "--detailed-exitcode", env=target.env)
+    assert done.returncode == 0, done.stdout + done.stderr
