@@ -106,7 +106,7 @@ class Plan:
 
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
     desired = _selected(desired, options.select)
-    plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual)
+    plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual, notes=list(actual.notes))
     moves = _moves(desired, actual, options, plan)
     present_state = _moved_view(actual, moves) if moves else actual  # the store once the moves are done
     _settle_default_flags(desired, present_state, pruning=options.prune and not options.select)

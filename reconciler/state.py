@@ -59,6 +59,7 @@ class State:
     # (provider type, model, provider name) -> the price one provider is billed at instead of its
     # type's price (Coder's per-provider prices); no manifest sets these yet, so they are not objects
     provider_prices: dict[tuple[str, str, str], Record] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the store says about what it could not see
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})

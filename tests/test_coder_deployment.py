@@ -198,6 +198,8 @@ def test_a_model_the_token_cannot_see_gets_a_clear_error(fake_coder: FakeCoder, 
                                     f"chat_model_config:share@{org_id}", "ai_provider:read", "ai_model_price:read",
                                     "ai_model_price:update"}
     (root / "doc0.yaml").write_text(MODEL % "")
+    code, body, _ = plan(root, fake_coder, tmp_path)
+    assert any("may not read every model of organization coder" in note for note in body["notes"])
     fake_coder.reset_requests()
     done = apply(root, fake_coder, tmp_path)
     assert done.returncode == 1

@@ -202,6 +202,12 @@ class CoderStore:
             _read_overrides(state, org["name"], (overrides or {}).get("overrides") or [], by_id)
         _read_prices(state, index, prices or [])
         state.serial = _serial(providers, fetched, prices)
+        for org in sorted(index.orgs):
+            if not self._deployment.may(f"chat_model_config:read@{org}"):
+                state.notes.append(
+                    f"the token of {self._who()} may not read every model of organization {org}: Coder lists "
+                    "only the models its access lists grant, so the others are neither planned nor pruned "
+                    "(an organization admin's token sees them all)")
         if isinstance(toggle, dict):
             state.of(SETTINGS)[SETTINGS_KEY] = {"allow_users": bool(toggle.get("allow_users"))}
         return state, index
