@@ -59,7 +59,8 @@ def _head(plan: Plan, diagnostics: Sequence[Diagnostic], title: str) -> str:
     else:
         out += [f"**{plan_summary(plan)}**", ""]
     if plan.refusal:
-        out += _callout("CAUTION", f"**apply would refuse this plan:** {_inline(plan.refusal)}")
+        first, *more = plan.refusal.splitlines()
+        out += _callout("CAUTION", f"**apply would refuse this plan:** {_inline(first)}", [_inline(m) for m in more])
     if plan.notes:
         out += _callout("WARNING", "**Warnings:**", [_inline(n) for n in plan.notes])
     warnings = [d for d in diagnostics if d.severity != "error"]
