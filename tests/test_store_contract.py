@@ -574,7 +574,7 @@ def test_a_schema_2_store_keeps_its_labels_and_annotations_through_the_migration
         (MODEL, ("default", "compat", "m1")): {"labels": {"team": "ml"}, "annotations": {}},
     }
     assert sorted(state.of(MODEL)) == [("default", "compat", m) for m in ("m1", "m2", "m3")]
-    assert backend.query("SELECT value FROM meta WHERE name = 'schema_version'") == [("3",)]
+    assert backend.query("SELECT value FROM meta WHERE name = 'schema_version'") == [(str(sql.SCHEMA_VERSION),)]
     tables = ("SELECT name FROM sqlite_master WHERE type = 'table'" if isinstance(backend, SqliteBackend) else
               "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
     assert "object_meta" not in {name for (name,) in backend.query(tables)}
