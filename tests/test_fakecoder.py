@@ -277,7 +277,9 @@ def headers_settings(headers: dict[str, str]) -> dict[str, Any]:
         ({"X-Team": ""}, "value must not be empty"),
         ({"X-Team": "a\r\nInjected: yes"}, "must not contain control characters"),
         ({"X-Team": "v" * 4097}, "exceeds 4096 bytes"),
-        ({"X-Chat": "{{user_id}}"}, 'unsupported placeholder "{{user_id}}"'),
+        ({"X-Chat": "{{user_id}}"}, 'unknown placeholder "{{user_id}}"; only "{{chat_id}}"'),
+        ({"X-Chat": "chat-{{chat_id"}, "header value has an unterminated {{ placeholder"),
+        ({"X-Chat": "{{chat_id}}-{{"}, "header value has an unterminated {{ placeholder"),
         ({"X-Team": "a", "x-team": "b"}, "names are case-insensitive"),
         ({f"X-H{i}": "v" for i in range(17)}, "at most 16 upstream headers"),
     ],
@@ -660,11 +662,38 @@ def test_models_are_scoped_to_their_organization(api: httpx.Client, fake_coder: 
             'unknown field "budget"',
         ),
         ({"provider_options": {"mistral": {}}}, 'unknown field "mistral"'),
-        ({"provider_options": {"openai": {"reasoning_summary": "verbose"}}}, "is not one of"),
+        ({"provider_options": {"openai": {"reasoning_summary": 1}}}, "cannot unmarshal number"),
+        ({"provider_options": {"anthropic": {"effort": "max"}}}, 'unknown field "effort"'),
+        (
+            {"provider_options": {"openai": {"reasoning_effort": "high"}}},
+            'unknown field "reasoning_effort"',
+        ),
+        (
+            {"provider_options": {"openaicompat": {"reasoning_effort": "high"}}},
+            'unknown field "reasoning_effort"',
+        ),
+        (
+            {"provider_options": {"vercel": {"reasoning": {"effort": "low"}}}},
+            'unknown field "effort"',
+        ),
+        (
+            {"provider_options": {"google": {"thinking_config": {"thinking_level": "max"}}}},
+            "provider_options.google.thinking_config.thinking_level must be one of "
+            "minimal, low, medium, high",
+        ),
+        (
+            {
+                "provider_options": {
+                    "google": {"thinking_config": {"thinking_level": "low", "thinking_budget": 9}}
+                }
+            },
+            "thinking_level cannot be combined with thinking_budget",
+        ),
         ({"max_output_tokens": "1000"}, "cannot unmarshal string"),
         ({"max_output_tokens": 10.5}, "cannot unmarshal number"),
         ({"temperature": 2.5}, "temperature must be between 0 and 2"),
-        ({"reasoning_effort": {"default": "low"}}, "both required"),
+        ({"reasoning_effort": {"default": "low"}}, "must both be set"),
+        ({"reasoning_effort": {"max": "high"}}, "must both be set"),
         ({"reasoning_effort": {"default": "high", "max": "low"}}, "exceeds reasoning_effort.max"),
         ({"reasoning_effort": {"default": "low", "max": "extreme"}}, "is not one of"),
         ({"openai_config": {"use_responses_api": "yes"}}, "cannot unmarshal string"),
@@ -733,12 +762,20 @@ def test_every_family_accepts_its_documented_options(api: httpx.Client) -> None:
     provider = create_provider(api)
     options = {
         "openai": {"reasoning_summary": "auto", "service_tier": "flex", "store": False},
-        "anthropic": {"thinking_display": "summarized", "effort": "max", "send_reasoning": True},
+        "anthropic": {"thinking_display": "summarized", "send_reasoning": True},
         "google": {"thinking_config": {"thinking_level": "high", "include_thoughts": True}},
-        "openaicompat": {"reasoning_effort": "xhigh"},
+        "openaicompat": {"user": "acme"},
         "openrouter": {"reasoning": {"enabled": True, "exclude": False, "max_tokens": 100}},
-        "vercel": {"reasoning": {"effort": "low"}, "parallel_tool_calls": True},
+        "vercel": {"reasoning": {"enabled": True}, "parallel_tool_calls": True},
     }
+    model = create_model(api, provider["id"], model_config={"provider_options": options})
+    assert model["model_config"]["provider_options"] == options
+
+
+def test_reasoning_summary_and_service_tier_are_free_strings(api: httpx.Client) -> None:
+    """Coder's `enum` struct tags are UI hints: these two are stored as any string."""
+    provider = create_provider(api)
+    options = {"openai": {"reasoning_summary": "brief", "service_tier": "reserved"}}
     model = create_model(api, provider["id"], model_config={"provider_options": options})
     assert model["model_config"]["provider_options"] == options
 

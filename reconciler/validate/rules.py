@@ -59,9 +59,16 @@ DENIED_HEADERS = frozenset({
 })
 DENIED_HEADER_PREFIX = "x-ai-bridge-actor"
 MAX_HEADER_BYTES = 4096
-ALLOWED_PLACEHOLDERS = ("chat_id",)
+CHAT_ID_PLACEHOLDER = "{{chat_id}}"  # the only placeholder the gateway fills
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# provider_options family -> option -> the values Coder documents (it stores any string: a warning)
+DOCUMENTED_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "openai": {
+        "reasoning_summary": ("auto", "concise", "detailed"),
+        "service_tier": ("auto", "default", "flex", "scale", "priority"),
+    },
+}
 # provider_options family -> pairs of option paths that may not both be set
 EXCLUSIVE_OPTIONS: dict[str, tuple[tuple[Path, Path], ...]] = {
     "anthropic": ((("allowed_domains",), ("blocked_domains",)),),
@@ -307,8 +314,20 @@ def _header_value_problems(value: str) -> list[str]:
         problems.append(f"is longer than {MAX_HEADER_BYTES} bytes (UTF-8)")
     if _CONTROL.search(value):
         problems.append("contains a control character (CR, LF, NUL, DEL, ...); remove it")
-    if any(p not in ALLOWED_PLACEHOLDERS for p in _PLACEHOLDER.findall(value)):
-        problems.append("uses a placeholder other than {{chat_id}}, the only one the gateway fills")
+    problems += _placeholder_problems(value)
+    return problems
+
+
+def _placeholder_problems(value: str) -> list[str]:
+    """Coder's scan: each `{{` must close with `}}`, and what it encloses must be `{{chat_id}}`."""
+    problems, rest = [], value
+    while (start := rest.find("{{")) >= 0:
+        end = rest.find("}}", start)
+        if end < 0:
+            return [*problems, "has an unterminated {{ placeholder; close it ({{chat_id}}) or remove the braces"]
+        if rest[start:end + 2] != CHAT_ID_PLACEHOLDER and not problems:
+            problems.append("uses a placeholder other than {{chat_id}}, the only one the gateway fills")
+        rest = rest[end + 2:]
     return problems
 
 
@@ -463,6 +482,19 @@ def options_not_exclusive(m: Manifests) -> Iterator[Diagnostic]:
                     message = f"{first[-1]} and {second[-1]} are mutually exclusive; set only one"
                     path = ("spec", "config", "provider_options", family, *second)
                     yield model.meta.doc.diagnostic("RC419", message, path, key=True)
+
+
+def option_values_documented(m: Manifests) -> Iterator[Diagnostic]:
+    """Options Coder stores as free text but documents a set of values for: another value is a warning."""
+    for model in m.models:
+        for family, body in _options(model).items():
+            for option, values in DOCUMENTED_VALUES.get(family, {}).items():
+                value = body.get(option) if isinstance(body, dict) else None
+                if isinstance(value, str) and value not in values:
+                    message = (f"{option} {quoted(value)} is not one of the documented values "
+                               f"({', '.join(values)}); Coder passes it upstream as written, check the spelling")
+                    path = ("spec", "config", "provider_options", family, option)
+                    yield model.meta.doc.diagnostic("RC427", message, path)
 
 
 def _dig(data: Any, path: Path) -> Any:
@@ -675,6 +707,7 @@ RULES: list[Rule] = [
     options_family_fits,
     effort_default_within_max,
     options_not_exclusive,
+    option_values_documented,
     override_model_defined,
     override_model_enabled,
     override_same_organization,

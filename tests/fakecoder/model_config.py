@@ -40,17 +40,21 @@ class ListOf:
 OptionSpec: TypeAlias = Kind | OneOf | ListOf | Mapping[str, "OptionSpec"]
 
 EFFORT_LEVELS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-_PROVIDER_EFFORT = OneOf(EFFORT_LEVELS[:-1])  # provider option enums stop at xhigh
-_REASONING: dict[str, OptionSpec] = {
+_REASONING: dict[str, OptionSpec] = {  # ChatModelReasoningOptions: no `effort` any more
     "enabled": Kind.BOOL,
     "exclude": Kind.BOOL,
     "max_tokens": Kind.INT,
-    "effort": _PROVIDER_EFFORT,
 }
+GOOGLE_THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 # Allowed keys of `provider_options.<family>`, in struct order. From codersdk
-# ChatModel*ProviderOptions (coder/coder codersdk/chats.go) plus the newer keys
-# listed in coder-api.md §3.5. Extend here when Coder adds options.
+# ChatModel*ProviderOptions (coder/coder codersdk/chats.go). The per-provider
+# effort keys (openai and openaicompat `reasoning_effort`, anthropic `effort`,
+# openrouter/vercel `reasoning.effort`) were removed in favour of the model's
+# `reasoning_effort` range, so they are unknown fields here. An `enum` struct
+# tag is only a hint for the UI: Coder validates the values of
+# anthropic.thinking_display and google thinking_level, and stores any string
+# for the others (reasoning_summary, service_tier). Extend when Coder adds options.
 MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
     "openai": {
         "include": Kind.STRING_LIST,
@@ -61,8 +65,7 @@ MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
         "max_tool_calls": Kind.INT,
         "parallel_tool_calls": Kind.BOOL,
         "user": Kind.STRING,
-        "reasoning_effort": _PROVIDER_EFFORT,
-        "reasoning_summary": OneOf(("auto", "concise", "detailed")),
+        "reasoning_summary": Kind.STRING,
         "max_completion_tokens": Kind.INT,
         "text_verbosity": OneOf(("low", "medium", "high")),
         "prediction": Kind.JSON_OBJECT,
@@ -70,7 +73,7 @@ MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
         "metadata": Kind.JSON_OBJECT,
         "prompt_cache_key": Kind.STRING,
         "safety_identifier": Kind.STRING,
-        "service_tier": OneOf(("auto", "default", "flex", "scale", "priority")),
+        "service_tier": Kind.STRING,
         "structured_outputs": Kind.BOOL,
         "strict_json_schema": Kind.BOOL,
         "web_search_enabled": Kind.BOOL,
@@ -81,7 +84,6 @@ MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
         "send_reasoning": Kind.BOOL,
         "thinking": {"budget_tokens": Kind.INT},
         "thinking_display": OneOf(("summarized", "omitted")),
-        "effort": OneOf(("low", "medium", "high", "max")),
         "disable_parallel_tool_use": Kind.BOOL,
         "web_search_enabled": Kind.BOOL,
         "allowed_domains": Kind.STRING_LIST,
@@ -91,7 +93,7 @@ MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
     "google": {
         "thinking_config": {
             "thinking_budget": Kind.INT,
-            "thinking_level": OneOf(("minimal", "low", "medium", "high")),
+            "thinking_level": Kind.STRING,  # checked in _check_semantics, with Coder's message
             "include_thoughts": Kind.BOOL,
         },
         "cached_content": Kind.STRING,
@@ -101,7 +103,6 @@ MODEL_CONFIG_FAMILIES: dict[str, dict[str, OptionSpec]] = {
     },
     "openaicompat": {
         "user": Kind.STRING,
-        "reasoning_effort": _PROVIDER_EFFORT,
     },
     "openrouter": {
         "reasoning": _REASONING,
@@ -253,13 +254,19 @@ def _check_semantics(config: dict[str, Any]) -> None:
     if effort is not None:
         if "default" not in effort or "max" not in effort:
             raise ModelConfigError(
-                "reasoning_effort.default and reasoning_effort.max are both required"
+                "reasoning_effort.default and reasoning_effort.max must both be set"
             )
         if EFFORT_LEVELS.index(effort["default"]) > EFFORT_LEVELS.index(effort["max"]):
             raise ModelConfigError(
                 f'reasoning_effort.default "{effort["default"]}" exceeds '
                 f'reasoning_effort.max "{effort["max"]}"'
             )
+    thinking = config.get("provider_options", {}).get("google", {}).get("thinking_config", {})
+    level = "provider_options.google.thinking_config.thinking_level"
+    if "thinking_level" in thinking and thinking["thinking_level"] not in GOOGLE_THINKING_LEVELS:
+        raise ModelConfigError(f"{level} must be one of {', '.join(GOOGLE_THINKING_LEVELS)}")
+    if "thinking_level" in thinking and "thinking_budget" in thinking:
+        raise ModelConfigError(f"{level} cannot be combined with thinking_budget")
     anthropic = config.get("provider_options", {}).get("anthropic", {})
     if "allowed_domains" in anthropic and "blocked_domains" in anthropic:
         raise ModelConfigError(

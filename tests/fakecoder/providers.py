@@ -97,7 +97,6 @@ DENIED_HEADERS = frozenset(
 )
 DENIED_HEADER_PREFIX = "x-ai-bridge-actor"
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits)
-_PLACEHOLDER_RE = re.compile(r"\{\{.*?\}\}")
 ALLOWED_PLACEHOLDER = "{{chat_id}}"
 
 _TYPE_KEYS_MESSAGES = {
@@ -294,14 +293,26 @@ def _header_errors(headers: dict[str, str]) -> list[FieldError]:
             detail = f'header "{name}" value must not contain control characters'
             errors.append(FieldError(field, detail))
         else:
-            for placeholder in _PLACEHOLDER_RE.findall(value):
-                if placeholder != ALLOWED_PLACEHOLDER:
-                    detail = (
-                        f'header "{name}" uses unsupported placeholder "{placeholder}"; '
-                        f"only {ALLOWED_PLACEHOLDER} is allowed"
-                    )
-                    errors.append(FieldError(field, detail))
+            errors += [FieldError(field, d) for d in _placeholder_errors(value)]
     return errors
+
+
+def _placeholder_errors(value: str) -> list[str]:
+    """validateAIProviderUpstreamHeaderPlaceholders (codersdk/aiproviders_upstream_headers.go)."""
+    details: list[str] = []
+    rest = value
+    while (start := rest.find("{{")) >= 0:
+        end = rest.find("}}", start)
+        if end < 0:
+            return [*details, "header value has an unterminated {{ placeholder"]
+        token = rest[start : end + 2]
+        if token != ALLOWED_PLACEHOLDER:
+            details.append(
+                f"unknown placeholder {json.dumps(token)}; only {json.dumps(ALLOWED_PLACEHOLDER)} "
+                "is supported"
+            )
+        rest = rest[end + 2 :]
+    return details
 
 
 def _wif_errors(settings: dict[str, Any]) -> list[FieldError]:
