@@ -280,6 +280,9 @@ def _credentials(name: str, record: Record, user: UserView | None, show_keys: bo
         return Credentials(name, ptype, enabled, keys, source, True)
     if "wif" in settings:
         return Credentials(name, ptype, enabled, keys, "workload identity federation", True)
+    if "claude_platform_aws" in settings:
+        source = "the gateway's ambient AWS credentials, signed for Claude Platform for AWS (IAM role, env)"
+        return Credentials(name, ptype, enabled, keys, source, True)
     if user is not None and user.byok:
         return Credentials(name, ptype, enabled, keys,
                            f"no central key and {user.name} has saved no key of their own: unavailable to this "

@@ -32,8 +32,7 @@ from reconciler.errors import UsageError
 from reconciler.manifest.loader import API_VERSION
 from reconciler.manifest.model import (
     CONTEXTS,
-    DEFAULT_BASE_URLS,
-    bedrock_base_url,
+    default_base_url,
     default_compression_threshold,
 )
 from reconciler.planfile import write_atomic
@@ -313,9 +312,7 @@ def _secret_ref(secret: Any, env: str, where: str, derived: list[DerivedSecret])
 
 
 def _default_base_url(record: Record) -> str | None:
-    if record.get("type") == "bedrock":
-        return normalize_url(bedrock_base_url(record.get("settings")))
-    return normalize_url(DEFAULT_BASE_URLS.get(record.get("type", "")))
+    return normalize_url(default_base_url(record.get("type", ""), record.get("settings")))
 
 
 def _export_provider(out: Export, state: State, name: str, record: Record) -> None:

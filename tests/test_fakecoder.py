@@ -312,6 +312,49 @@ def test_settings_union_decoding(api: httpx.Client, settings: Any, detail: str) 
     assert_error(response, 400, "Request body must be valid JSON.", detail)
 
 
+def claude_platform_settings(**fields: str) -> dict[str, Any]:
+    settings = {"_type": "claude_platform_aws", "_version": 1, "region": "us-east-1",
+                "workspace_id": "wrkspc_123"}
+    return {k: v for k, v in {**settings, **fields}.items() if v}
+
+
+CLAUDE_PLATFORM_URL = "https://aws-external-anthropic.us-east-1.api.aws/"
+
+
+def test_claude_platform_settings_round_trip_with_or_without_keys(api: httpx.Client) -> None:
+    created = create_provider(api, base_url=CLAUDE_PLATFORM_URL, settings=claude_platform_settings())
+    assert created["settings"] == claude_platform_settings()
+    assert created["api_keys"] == []
+    keyed = create_provider(api, name="claude-keyed", base_url=CLAUDE_PLATFORM_URL, api_keys=[KEY_A],
+                            settings=claude_platform_settings(workspace_id="wrkspc_456"))
+    assert keyed["settings"]["workspace_id"] == "wrkspc_456" and len(keyed["api_keys"]) == 1
+    patched = api.patch(f"{PROVIDERS}/{created['id']}",
+                        json={"settings": claude_platform_settings(region="eu-west-1")})
+    assert patched.status_code == 200, patched.text
+    assert api.get(f"{PROVIDERS}/{created['id']}").json()["settings"]["region"] == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "detail"),
+    [
+        ({"type": "openai", "base_url": "https://api.openai.com/v1"}, "settings",
+         "claude_platform_aws settings are only valid for type=anthropic"),
+        ({"settings": claude_platform_settings(region="")}, "settings.region", "region is required"),
+        ({"settings": claude_platform_settings(workspace_id="")}, "settings.workspace_id",
+         "workspace_id is required"),
+    ],
+)
+def test_claude_platform_settings_validation(
+    api: httpx.Client, fields: dict[str, Any], field: str, detail: str
+) -> None:
+    body = provider_body(base_url=CLAUDE_PLATFORM_URL, settings=claude_platform_settings())
+    body.update(fields)
+    response = api.post(PROVIDERS, json=body)
+    assert_error(response, 400, "Invalid AI provider request.", detail)
+    assert field in [v["field"] for v in response.json()["validations"]]
+    assert api.get(PROVIDERS).json() == []
+
+
 def test_duplicate_provider_name_is_409(api: httpx.Client) -> None:
     create_provider(api)
     response = api.post(PROVIDERS, json=provider_body())

@@ -263,7 +263,8 @@ def _provider(draw: st.DrawFn, out: ManifestSet, name: str, ptype: str) -> None:
     for optional, strategy in optionals:
         if draw(st.booleans()):
             spec[optional] = draw(strategy)
-    variant = draw(st.sampled_from(["none", "headers", "wif"] if ptype == "anthropic" else ["none", "headers"]))
+    variants = ["none", "headers", "wif", "claude_platform"] if ptype == "anthropic" else ["none", "headers"]
+    variant = draw(st.sampled_from(variants))
     if ptype == "bedrock":
         bedrock: dict[str, Any] = {"region": draw(st.sampled_from(["us-east-1", "eu-west-1"])),
                                    "model": "anthropic.claude-sonnet", "small_fast_model": "anthropic.claude-haiku"}
@@ -279,6 +280,10 @@ def _provider(draw: st.DrawFn, out: ManifestSet, name: str, ptype: str) -> None:
         spec["base_url"] = "https://api.anthropic.com"
         spec["settings"] = {"wif": {"federation_rule_id": "fdrl_prop", "organization_id": "org-1",
                                     "identity_token_file": "/var/run/secrets/token"}}
+    elif variant == "claude_platform":
+        region = draw(st.sampled_from(["us-east-1", "eu-west-1"]))
+        spec.pop("base_url", None)  # the region's endpoint by default
+        spec["settings"] = {"claude_platform_aws": {"region": region, "workspace_id": "wrkspc_prop"}}
     if ptype not in ("bedrock", "copilot") and variant != "wif":
         keys = [_secret_ref(draw, out, name) for _ in range(draw(st.integers(0, 3)))]
         if keys:

@@ -50,6 +50,21 @@ def bedrock_base_url(settings: dict[str, Any] | None) -> str | None:
     return f"https://bedrock-runtime.{region}.amazonaws.com"
 
 
+def claude_platform_base_url(settings: dict[str, Any] | None) -> str | None:
+    """Claude Platform for AWS's regional endpoint, for an anthropic provider with those settings."""
+    region = (settings or {}).get("claude_platform_aws", {}).get("region")
+    return f"https://aws-external-anthropic.{region}.api.aws" if region else None
+
+
+def default_base_url(ptype: str, settings: dict[str, Any] | None) -> str | None:
+    """The base URL a provider gets when its manifest gives none (None: the type has no default)."""
+    if ptype == "bedrock":
+        return bedrock_base_url(settings)
+    if ptype == "anthropic" and "claude_platform_aws" in (settings or {}):
+        return claude_platform_base_url(settings)
+    return DEFAULT_BASE_URLS.get(ptype)
+
+
 @dataclass(frozen=True)
 class Meta:
     name: str
@@ -172,7 +187,7 @@ def _provider(meta: Meta, spec: dict[str, Any]) -> Provider:
     settings = _settings(spec.get("settings"))
     base_url = spec.get("base_url")
     if base_url is None:
-        base_url = bedrock_base_url(settings) if ptype == "bedrock" else DEFAULT_BASE_URLS.get(ptype)
+        base_url = default_base_url(ptype, settings)
     return Provider(
         meta=meta,
         type=ptype,

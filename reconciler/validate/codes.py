@@ -79,6 +79,7 @@ _CODES = [
     Code("RC423", "model-provider-disabled", WARNING, "a model's provider is disabled"),
     Code("RC424", "bedrock-key-pair", ERROR, "access_key and access_key_secret must come together"),
     Code("RC425", "moved-from", ERROR, "reconciler/moved-from is not <provider>/<model> of another model"),
+    Code("RC426", "aws-region", ERROR, "a Claude Platform for AWS region is not an AWS region name"),
     Code("RC427", "option-value-undocumented", WARNING, "a provider option value is outside its documented set"),
     # plan time, against the store's price book
     Code("RC501", "price-none", WARNING, "an enabled model has no price in the manifests, the store or its book"),

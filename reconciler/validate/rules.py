@@ -44,7 +44,10 @@ NO_API_KEYS = {  # provider type or settings variant -> why api_keys are refused
     "wif": "WIF providers do not accept api_keys; "
     "they authenticate via workload identity federation (settings.wif)",
 }
-SETTINGS_TYPES = {"bedrock": ("anthropic", "bedrock"), "wif": ("anthropic",)}  # others: any type
+SETTINGS_TYPES = {  # others: any type
+    "bedrock": ("anthropic", "bedrock"), "wif": ("anthropic",), "claude_platform_aws": ("anthropic",),
+}
+AWS_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
 BEDROCK_CONFIGURED_BY = ("region", "role_arn", "access_key", "access_key_secret")
 BEDROCK_KEY_PAIR = ("access_key", "access_key_secret")
 PROTOCOL_NEEDS = {"invoke-model": ("model", "small_fast_model"), "mantle": ("region",)}
@@ -260,6 +263,16 @@ def role_arn_is_iam_role(m: Manifests) -> Iterator[Diagnostic]:
             )
             path = ("spec", "settings", "bedrock", "role_arn")
             yield provider.meta.doc.diagnostic("RC422", message, path)
+
+
+def claude_platform_region(m: Manifests) -> Iterator[Diagnostic]:
+    for provider in m.providers:
+        body = (provider.settings or {}).get("claude_platform_aws") or {}
+        region = body.get("region")
+        if isinstance(region, str) and not AWS_REGION.fullmatch(region):
+            message = (f"region {quoted(region)} is not an AWS region name; write it as AWS does, "
+                       "e.g. us-east-1 or eu-west-1")
+            yield provider.meta.doc.diagnostic("RC426", message, ("spec", "settings", "claude_platform_aws", "region"))
 
 
 def wif_uses_https(m: Manifests) -> Iterator[Diagnostic]:
@@ -691,6 +704,7 @@ RULES: list[Rule] = [
     bedrock_keys_paired,
     bedrock_protocol_complete,
     role_arn_is_iam_role,
+    claude_platform_region,
     wif_uses_https,
     upstream_headers_allowed,
     env_names_are_names,

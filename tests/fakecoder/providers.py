@@ -51,6 +51,7 @@ _SETTINGS_STRUCTS = {
     "bedrock": "AIProviderBedrockSettings",
     "upstream-headers": "AIProviderUpstreamHeadersSettings",
     "wif": "AIProviderWIFSettings",
+    "claude_platform_aws": "AIProviderClaudePlatformAWSSettings",
 }
 BEDROCK_FIELDS = (
     "region",
@@ -71,7 +72,13 @@ WIF_FIELDS = (
     "service_account_id",
     "workspace_id",
 )
-_STRING_FIELDS = {"bedrock": BEDROCK_FIELDS, "wif": WIF_FIELDS}
+# codersdk/aiproviders_claude_platform_aws.go: both required, neither secret (Coder 2.38+)
+CLAUDE_PLATFORM_FIELDS = ("region", "workspace_id")
+_STRING_FIELDS = {
+    "bedrock": BEDROCK_FIELDS,
+    "wif": WIF_FIELDS,
+    "claude_platform_aws": CLAUDE_PLATFORM_FIELDS,
+}
 
 MAX_HEADERS = 16
 MAX_HEADER_NAME_LENGTH = 128
@@ -315,6 +322,17 @@ def _placeholder_errors(value: str) -> list[str]:
     return details
 
 
+def _claude_platform_errors(ptype: str, settings: dict[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if ptype != "anthropic":
+        detail = "claude_platform_aws settings are only valid for type=anthropic"
+        errors.append(FieldError("settings", detail))
+    for name in CLAUDE_PLATFORM_FIELDS:
+        if not settings.get(name):
+            errors.append(FieldError(f"settings.{name}", f"{name} is required"))
+    return errors
+
+
 def _wif_errors(settings: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     for name in ("federation_rule_id", "organization_id", "identity_token_file"):
@@ -345,6 +363,8 @@ def _settings_errors(ptype: str, settings: dict[str, Any] | None) -> list[FieldE
         errors += _bedrock_errors(settings)
     elif kind == "upstream-headers":
         errors += _header_errors(settings["headers"])
+    elif kind == "claude_platform_aws":
+        errors += _claude_platform_errors(ptype, settings)
     else:
         errors += _wif_errors(settings)
     return errors

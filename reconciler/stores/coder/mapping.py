@@ -33,7 +33,8 @@ def overrides_path(org_id: str) -> str:
 
 
 # record settings variant -> Coder's `_type`
-SETTINGS_TYPES = {"bedrock": "bedrock", "upstream_headers": "upstream-headers", "wif": "wif"}
+SETTINGS_TYPES = {"bedrock": "bedrock", "upstream_headers": "upstream-headers", "wif": "wif",
+                  "claude_platform_aws": "claude_platform_aws"}  # Coder 2.38+
 VARIANTS = {api: variant for variant, api in SETTINGS_TYPES.items()}
 SETTINGS_VERSION = 1
 BEDROCK_SECRETS = ("access_key", "access_key_secret")
