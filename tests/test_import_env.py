@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.errors import UsageError
 from reconciler.importers.envvars import import_env, read_env_file
@@ -175,6 +178,68 @@ def test_more_than_one_bedrock_key_pair_has_no_manifest_equivalent():
                         f"{P}0_BEDROCK_ACCESS_KEYS": "AKID1,AKID2",
                         f"{P}0_BEDROCK_ACCESS_KEY_SECRETS": "secret1,secret2"})
     assert f"{P}0_BEDROCK_ACCESS_KEYS: 2 access key pairs" in message
+
+
+def test_bedrock_models_coder_would_default_are_an_error_naming_the_variables():
+    """Coder fills them from deployment-level defaults whose values reconciler cannot read."""
+    message = problems({f"{P}0_TYPE": "bedrock", f"{P}0_BEDROCK_REGION": "us-west-2",
+                        f"{P}0_BEDROCK_MODEL": "global.anthropic.claude-sonnet-4-5-20250929-v1:0"})
+    assert message.startswith("1 problem(s)")
+    assert f"{P}0_BEDROCK_SMALL_FAST_MODEL is not set: Coder falls back to a deployment-level default" in message
+
+
+def test_a_bedrock_provider_without_region_or_base_url_has_no_endpoint():
+    message = problems({f"{P}0_TYPE": "bedrock", f"{P}0_BEDROCK_ACCESS_KEY": SECRET_VALUES[3],
+                        f"{P}0_BEDROCK_ACCESS_KEY_SECRET": SECRET_VALUES[4], f"{P}0_BEDROCK_MODEL": "m",
+                        f"{P}0_BEDROCK_SMALL_FAST_MODEL": "s"})
+    assert f"{P}0_BEDROCK_REGION is not set: a bedrock provider's endpoint comes from its region" in message
+
+
+@pytest.mark.parametrize(("url", "code"), [
+    ("https://acme-eastus2.openai.azure.com/", "RC305"),
+    ("https://acme-eastus2.openai.azure.com/openai/v1/chat/completions", "RC307"),
+    ("https://acme-eastus2.openai.azure.com/openai/v1?api-version=2025-01-01", "RC303"),
+])
+def test_a_base_url_validation_refuses_is_an_import_error_naming_the_variable(url, code):
+    message = problems({f"{P}0_TYPE": "azure", f"{P}0_KEY": SECRET_VALUES[2], f"{P}0_BASE_URL": url})
+    assert f"{P}0_BASE_URL: the manifest written from it would fail `reconciler validate` ({code}:" in message
+
+
+def test_claude_platform_variables_become_claude_platform_aws_settings():
+    result = import_env({f"{P}0_TYPE": "anthropic", f"{P}0_NAME": "claude-aws",
+                         f"{P}0_CLAUDE_PLATFORM_REGION": "us-east-1",
+                         f"{P}0_CLAUDE_PLATFORM_WORKSPACE_ID": "wrkspc_01AbCdEf",
+                         f"{P}0_BASE_URL": "https://aws-external-anthropic.us-east-1.api.aws/",
+                         f"{P}1_TYPE": "anthropic", f"{P}1_NAME": "claude-aws-keyed", f"{P}1_KEY": SECRET_VALUES[0],
+                         f"{P}1_claude_platform_region": "eu-west-1",
+                         f"{P}1_CLAUDE_PLATFORM_WORKSPACE_ID": "wrkspc_02GhIjKl"})
+    import yaml
+
+    specs = [yaml.safe_load(f.body())["spec"] for f in result.files()]
+    assert specs == [
+        {"type": "anthropic",  # the region's endpoint is the default: left out
+         "settings": {"claude_platform_aws": {"region": "us-east-1", "workspace_id": "wrkspc_01AbCdEf"}}},
+        {"type": "anthropic", "api_keys": [{"env": f"{P}1_KEY"}],
+         "settings": {"claude_platform_aws": {"region": "eu-west-1", "workspace_id": "wrkspc_02GhIjKl"}}},
+    ]
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize(("environ", "needle"), [
+    ({f"{P}0_TYPE": "openai", f"{P}0_CLAUDE_PLATFORM_REGION": "us-east-1",
+      f"{P}0_CLAUDE_PLATFORM_WORKSPACE_ID": "w"},
+     f"{P}0_CLAUDE_PLATFORM_REGION: CLAUDE_PLATFORM_* fields are only supported with TYPE anthropic"),
+    ({f"{P}0_TYPE": "anthropic", f"{P}0_CLAUDE_PLATFORM_WORKSPACE_ID": "w"},
+     f"{P}0_CLAUDE_PLATFORM_REGION is not set: Claude Platform for AWS needs both"),
+    ({f"{P}0_TYPE": "anthropic", f"{P}0_BEDROCK_REGION": "us-east-1", f"{P}0_CLAUDE_PLATFORM_REGION": "us-east-1",
+      f"{P}0_CLAUDE_PLATFORM_WORKSPACE_ID": "w"},
+     f"{P}0_BEDROCK_REGION and {P}0_CLAUDE_PLATFORM_REGION: BEDROCK_* and CLAUDE_PLATFORM_* fields are mutually"),
+    ({f"{P}0_TYPE": "anthropic", f"{P}0_CLAUDE_PLATFORM_REGION": "Virginia",
+      f"{P}0_CLAUDE_PLATFORM_WORKSPACE_ID": "w"},
+     f"{P}0_CLAUDE_PLATFORM_REGION: the manifest written from it would fail `reconciler validate` (RC426:"),
+])
+def test_claude_platform_rules(environ, needle):
+    assert needle in problems(environ)
 
 
 # --- everything else ---------------------------------------------------------------------------
@@ -389,3 +454,90 @@ def test_credentials_in_a_base_url_are_never_copied(tmp_path):
     assert f"{P}0_BASE_URL carries credentials" in result.stderr
     written = "".join(p.read_text() for p in tmp_path.rglob("*.yaml"))
     assert secret not in result.stdout + result.stderr + written
+
+
+# --- whatever is imported validates ----------------------------------------------------------------
+
+URL_CHOICES = (
+    None, "https://api.openai.com/v1", "https://acme-eastus2.openai.azure.com/openai/v1",
+    "https://acme-eastus2.openai.azure.com", "https://llm.internal.example/v1", "http://llm.internal.example",
+    "https://api.anthropic.com/v1", "https://api.anthropic.com", "https://proxy-user:hunter2@llm.example/v1",
+    "https://llm.example/v1/chat/completions", "https://llm.example/v1?key=abc", "not a url",
+    "https://coder.example/api/v2/aibridge/openai/v1", "https://bedrock-runtime.us-east-1.amazonaws.com",
+    "https://aws-external-anthropic.us-east-1.api.aws", "https://openrouter.ai/api/v1", "https://openrouter.ai",
+)
+KEY_CHOICES = (None, SECRET_VALUES[0], f" {SECRET_VALUES[0]} , {SECRET_VALUES[1]} ", f"{SECRET_VALUES[0]},,x")
+REGIONS = ("us-east-1", "eu-central-1", "us east", "US-EAST-1")
+SETTINGS_CHOICES: tuple[dict[str, str], ...] = (
+    {},
+    {"BEDROCK_REGION": "us-west-2"},
+    {"BEDROCK_REGION": "us-west-2", "BEDROCK_MODEL": "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+     "BEDROCK_SMALL_FAST_MODEL": "global.anthropic.claude-haiku-4-5-20251001-v1:0"},
+    {"BEDROCK_REGION": "us east", "BEDROCK_MODEL": "m", "BEDROCK_SMALL_FAST_MODEL": "s"},
+    {"BEDROCK_ACCESS_KEY": SECRET_VALUES[3], "BEDROCK_ACCESS_KEY_SECRET": SECRET_VALUES[4],
+     "BEDROCK_MODEL": "m", "BEDROCK_SMALL_FAST_MODEL": "s"},
+    {"BEDROCK_ACCESS_KEY": SECRET_VALUES[3], "BEDROCK_REGION": "eu-west-1"},
+    {"CLAUDE_PLATFORM_REGION": "us-east-1", "CLAUDE_PLATFORM_WORKSPACE_ID": "wrkspc_01AbCdEf"},
+    {"CLAUDE_PLATFORM_REGION": "us east", "CLAUDE_PLATFORM_WORKSPACE_ID": "wrkspc_01AbCdEf"},
+    {"CLAUDE_PLATFORM_REGION": "eu-west-1"},
+)
+
+
+def seeding(index: int, ptype: str, url: str | None, keys: str | None, settings: dict[str, str],
+            name: str | None = None) -> dict[str, str]:
+    environ = {f"{P}{index}_TYPE": ptype} | {f"{P}{index}_{field}": v for field, v in settings.items()}
+    for field, value in (("BASE_URL", url), ("KEYS", keys), ("NAME", name)):
+        if value is not None:
+            environ[f"{P}{index}_{field}"] = value
+    return environ
+
+
+def outcome(environ: dict[str, str], tmp: Path) -> str:
+    """"refused" (an import error that shows no secret) or "written" (files that validate: no errors)."""
+    from reconciler.diagnostics import ERROR
+    from reconciler.export import write_files
+
+    try:
+        result = import_env(environ)
+    except UsageError as exc:
+        assert not [v for v in (*SECRET_VALUES, "hunter2") if v in str(exc)]
+        return "refused"
+    write_files(result.files(), str(tmp))
+    written = "".join(p.read_text() for p in tmp.rglob("*.yaml"))
+    assert not [v for v in (*SECRET_VALUES, "hunter2") if v in written]
+    errors = [d for d in validate_paths([str(tmp)]).diagnostics if d.severity == ERROR]
+    assert errors == [], (environ, [f"{d.code} {d.path}: {d.message}" for d in errors])
+    return "written"
+
+
+def test_every_single_provider_seeding_is_refused_or_validates(tmp_path):
+    """Each provider type x base URL x keys x settings: an import error, or manifests with no validation error."""
+    from collections import Counter
+    from itertools import product
+
+    from reconciler.importers.envvars import PROVIDER_TYPES
+
+    seen: Counter[str] = Counter()
+    for n, (ptype, url, keys, fields) in enumerate(product(PROVIDER_TYPES, URL_CHOICES, KEY_CHOICES,
+                                                            SETTINGS_CHOICES)):
+        seen[outcome(seeding(0, ptype, url, keys, fields), tmp_path / str(n))] += 1
+    assert seen["written"] >= 200 and seen["refused"] >= 200, seen  # both sides are exercised
+
+
+@st.composite
+def seedings(draw: st.DrawFn) -> dict[str, str]:
+    from reconciler.importers.envvars import PROVIDER_TYPES
+
+    environ: dict[str, str] = {}
+    for index in range(draw(st.integers(1, 4))):
+        environ |= seeding(index, draw(st.sampled_from(PROVIDER_TYPES)), draw(st.sampled_from(URL_CHOICES)),
+                           draw(st.sampled_from(KEY_CHOICES)), draw(st.sampled_from(SETTINGS_CHOICES)),
+                           draw(st.sampled_from((None, "corp", "corp-eu", "Corp", "anthropic", "openai"))))
+    return environ
+
+
+@settings(max_examples=150)
+@given(seedings())
+def test_every_multi_provider_seeding_is_refused_or_validates(environ):
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome(environ, Path(tmp))

@@ -15,7 +15,17 @@ accepts and refuses, naming the variable, what Coder refuses:
   KEY/KEYS or BEDROCK_* fields, not both; TYPE bedrock needs BEDROCK_REGION
   or access keys; as many access keys as secrets (and, for a manifest, one
   pair: the API holds one);
+- CLAUDE_PLATFORM_REGION and CLAUDE_PLATFORM_WORKSPACE_ID (Claude Platform for
+  AWS, `settings.claude_platform_aws`) only on TYPE anthropic, both or
+  neither, not with BEDROCK_*; KEY/KEYS are allowed beside them. These two
+  names follow Coder's naming but are not confirmed in Coder's source;
 - field names are case-insensitive; an unknown field is a warning.
+
+A manifest is written only if `reconciler validate` accepts it: what Coder
+would fill in from deployment-level defaults that reconciler cannot read
+(Bedrock's model and small_fast_model) and whatever else validation refuses
+(an Azure BASE_URL without `/openai/v1`, a region that is no region, …) is an
+import error naming the variable to set or fix.
 
 The manifests reference the variables that hold the secrets. A variable that
 holds exactly one key is referenced as it is; a comma list is split into one
@@ -35,7 +45,7 @@ from typing import Any
 
 from reconciler.errors import UsageError
 from reconciler.export import ManifestFile, file_stem, manifest, secret_env_name
-from reconciler.manifest.model import DEFAULT_BASE_URLS, OPENAI_SHAPED, bedrock_base_url
+from reconciler.manifest.model import OPENAI_SHAPED, bedrock_base_url, default_base_url
 from reconciler.state import normalize_url
 
 NEW_PREFIX, OLD_PREFIX = "CODER_AI_GATEWAY_PROVIDER_", "CODER_AIBRIDGE_PROVIDER_"
@@ -43,11 +53,13 @@ MAX_KEYS = 5
 PROVIDER_TYPES = (*OPENAI_SHAPED, "anthropic", "bedrock", "copilot")
 NO_KEYS = ("bedrock", "copilot")
 BEDROCK_TYPES = ("anthropic", "bedrock")
+CLAUDE_PLATFORM = {"CLAUDE_PLATFORM_REGION": "region", "CLAUDE_PLATFORM_WORKSPACE_ID": "workspace_id"}
 BASE_URL_REQUIRED = ("azure", "openai-compat")
 FIELDS = (
     "TYPE", "NAME", "KEY", "KEYS", "BASE_URL",
     "BEDROCK_REGION", "BEDROCK_MODEL", "BEDROCK_SMALL_FAST_MODEL", "BEDROCK_BASE_URL",
     "BEDROCK_ACCESS_KEY", "BEDROCK_ACCESS_KEYS", "BEDROCK_ACCESS_KEY_SECRET", "BEDROCK_ACCESS_KEY_SECRETS",
+    *CLAUDE_PLATFORM,
 )
 BEDROCK_SETTINGS = {"BEDROCK_REGION": "region", "BEDROCK_MODEL": "model",
                     "BEDROCK_SMALL_FAST_MODEL": "small_fast_model"}
@@ -86,6 +98,8 @@ class EnvProvider:
     base_url: str | None  # None: the type's default
     api_keys: list[SecretSource]
     bedrock: dict[str, Any] | None  # region/model/small_fast_model, access_key/access_key_secret sources
+    claude_platform: dict[str, str] | None = None  # region/workspace_id
+    variables: dict[str, str] = field(default_factory=dict)  # FIELD -> the variable that set it
 
     def secrets(self) -> list[SecretSource]:
         found = list(self.api_keys)
@@ -101,6 +115,8 @@ class EnvProvider:
         if self.bedrock:
             spec["settings"] = {"bedrock": {k: {"env": v.env} if isinstance(v, SecretSource) else v
                                             for k, v in self.bedrock.items()}}
+        if self.claude_platform:
+            spec["settings"] = {"claude_platform_aws": dict(self.claude_platform)}
         header = [f"Provider `{self.name}`, imported from {prefix}{self.index}_* by `reconciler import-env`.",
                   "Secrets reference the variables that hold them; values are never written."]
         split = [s for s in self.secrets() if s.split]
@@ -257,18 +273,82 @@ def _provider(prefix: str, index: int, given: dict[str, str], environ: Mapping[s
     if ptype == "bedrock" and not any(f in given for f in BEDROCK_AUTH):
         problems.append(f"{given['TYPE']}: TYPE bedrock requires BEDROCK_* fields to be configured "
                         f"({prefix}{index}_BEDROCK_REGION, or BEDROCK_ACCESS_KEY and BEDROCK_ACCESS_KEY_SECRET)")
+    platform_vars = [given[f] for f in CLAUDE_PLATFORM if f in given]
+    if platform_vars and ptype != "anthropic":
+        problems.append(f"{platform_vars[0]}: CLAUDE_PLATFORM_* fields are only supported with TYPE anthropic")
+    if platform_vars and bedrock_vars:
+        problems.append(f"{bedrock_vars[0]} and {platform_vars[0]}: BEDROCK_* and CLAUDE_PLATFORM_* fields are "
+                        "mutually exclusive (a provider has one kind of settings)")
+    if platform_vars and ptype == "anthropic":
+        problems += [f"{prefix}{index}_{f} is not set: Claude Platform for AWS needs both CLAUDE_PLATFORM_REGION "
+                     "and CLAUDE_PLATFORM_WORKSPACE_ID" for f in CLAUDE_PLATFORM if f not in given]
     if len(problems) > before:
         return None
     api_keys = _secrets(key_var, environ, problems, lambda n: secret_env_name(name, "api_keys", n)) or []
     bedrock = _bedrock(name, given, environ, problems) if bedrock_vars else None
-    base_url = _base_url(prefix, index, ptype, given, environ, bedrock, problems)
+    platform = {key: environ[given[f]] for f, key in CLAUDE_PLATFORM.items()} if platform_vars else None
+    base_url = _base_url(prefix, index, ptype, given, environ, bedrock, platform, problems)
     if ptype == "bedrock" and bedrock is not None:
-        missing = [f for f in ("BEDROCK_MODEL", "BEDROCK_SMALL_FAST_MODEL") if f not in given]
-        if missing:
-            warnings.append(f"{' and '.join(prefix + str(index) + '_' + f for f in missing)} not set: "
-                            f"`reconciler validate` requires settings.bedrock.model and small_fast_model "
-                            f"for the invoke-model protocol; add them to providers/{file_stem(name)}.yaml")
-    return EnvProvider(index, name, ptype, base_url, api_keys, bedrock)
+        _bedrock_complete(prefix, index, given, base_url, problems)
+    if len(problems) > before:
+        return None
+    provider = EnvProvider(index, name, ptype, base_url, api_keys, bedrock, platform, dict(given))
+    problems += _refused(provider, prefix)
+    return provider
+
+
+def _bedrock_complete(prefix: str, index: int, given: dict[str, str], base_url: str | None,
+                      problems: list[str]) -> None:
+    """What Coder's seeding fills from deployment-level defaults that reconciler cannot read."""
+    for f, key in (("BEDROCK_MODEL", "model"), ("BEDROCK_SMALL_FAST_MODEL", "small_fast_model")):
+        if f not in given:
+            problems.append(f"{prefix}{index}_{f} is not set: Coder falls back to a deployment-level default that "
+                            f"reconciler cannot read, and a manifest needs settings.bedrock.{key} (invoke-model "
+                            "protocol); set it to the Bedrock model ID the deployment uses")
+    if base_url is None and "BEDROCK_REGION" not in given:
+        problems.append(f"{prefix}{index}_BEDROCK_REGION is not set: a bedrock provider's endpoint comes from its "
+                        "region; set it (or BEDROCK_BASE_URL)")
+
+
+# where a manifest field comes from: its path -> the FIELDs that may have set it, in order
+_ORIGINS = {
+    "metadata.name": ("NAME", "TYPE"),
+    "spec.api_keys": ("KEY", "KEYS"),
+    "spec.base_url": ("BEDROCK_BASE_URL", "BASE_URL", "BEDROCK_REGION", "CLAUDE_PLATFORM_REGION"),
+    "spec.settings.bedrock.region": ("BEDROCK_REGION",),
+    "spec.settings.bedrock.model": ("BEDROCK_MODEL",),
+    "spec.settings.bedrock.small_fast_model": ("BEDROCK_SMALL_FAST_MODEL",),
+    "spec.settings.bedrock.access_key_secret": ("BEDROCK_ACCESS_KEY_SECRET", "BEDROCK_ACCESS_KEY_SECRETS"),
+    "spec.settings.bedrock.access_key": ("BEDROCK_ACCESS_KEY", "BEDROCK_ACCESS_KEYS"),
+    "spec.settings.claude_platform_aws.region": ("CLAUDE_PLATFORM_REGION",),
+    "spec.settings.claude_platform_aws.workspace_id": ("CLAUDE_PLATFORM_WORKSPACE_ID",),
+}
+
+
+def _refused(provider: EnvProvider, prefix: str) -> list[str]:
+    """The errors `reconciler validate` would report in the provider's manifest, each naming the variable
+    behind it: nothing is written that validation refuses."""
+    from reconciler.diagnostics import ERROR
+    from reconciler.manifest.loader import load_bytes
+    from reconciler.manifest.model import build_manifests
+    from reconciler.validate.rules import check_rules
+    from reconciler.validate.schema import check_documents
+
+    file = provider.manifest_file(prefix)
+    documents, found = load_bytes(file.body().encode("utf-8"), file.path)
+    valid, invalid = check_documents(documents)
+    found += invalid + check_rules(build_manifests(valid))
+    return [f"{_origin(provider, d.path)}: the manifest written from it would fail `reconciler validate` "
+            f"({d.code}: {d.message}); fix the variable" for d in found if d.severity == ERROR]
+
+
+def _origin(provider: EnvProvider, path: str) -> str:
+    for prefix, fields in sorted(_ORIGINS.items(), key=lambda item: -len(item[0])):
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            found = [provider.variables[f] for f in fields if f in provider.variables]
+            if found:
+                return found[0]
+    return provider.variables["TYPE"]
 
 
 def _secrets(var: str | None, environ: Mapping[str, str], problems: list[str],
@@ -315,7 +395,7 @@ def _bedrock(name: str, given: dict[str, str], environ: Mapping[str, str], probl
 
 
 def _base_url(prefix: str, index: int, ptype: str, given: dict[str, str], environ: Mapping[str, str],
-              bedrock: dict[str, Any] | None, problems: list[str]) -> str | None:
+              bedrock: dict[str, Any] | None, platform: dict[str, str] | None, problems: list[str]) -> str | None:
     plain = environ[given["BASE_URL"]] if "BASE_URL" in given else None
     via_bedrock = environ[given["BEDROCK_BASE_URL"]] if "BEDROCK_BASE_URL" in given else None
     if plain and via_bedrock and normalize_url(plain) != normalize_url(via_bedrock):
@@ -330,7 +410,8 @@ def _base_url(prefix: str, index: int, ptype: str, given: dict[str, str], enviro
         problems.append(f"{prefix}{index}_BASE_URL is required for TYPE {ptype}")
     if url is None and ptype == "anthropic" and bedrock:
         return bedrock_base_url({"bedrock": bedrock})  # Bedrock's endpoint, not api.anthropic.com
-    default = bedrock_base_url({"bedrock": bedrock or {}}) if ptype == "bedrock" else DEFAULT_BASE_URLS.get(ptype)
+    default = default_base_url(ptype, {"bedrock": bedrock} if bedrock else
+                               {"claude_platform_aws": platform} if platform else None)
     if url is not None and normalize_url(url) == normalize_url(default):
         return None  # the type's default: left out, like export leaves it out
     return url
