@@ -51,7 +51,7 @@ def test_examples_apply_then_plan_shows_no_changes(fake_coder: FakeCoder, exampl
     applied = run_cli("apply", str(examples), "--report", str(report), env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     data = json.loads(report.read_text())
-    assert data["status"] == "success" and data["summary"] == {"applied": 48, "failed": 0, "skipped": 0}
+    assert data["status"] == "success" and data["summary"] == {"applied": 49, "failed": 0, "skipped": 0}
     assert fake_coder.server_errors == []
 
     fake_coder.reset_requests()

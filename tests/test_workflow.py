@@ -204,10 +204,10 @@ def test_github_workflow_pull_request_then_apply_then_drift_check(github: dict[s
     assert codes(results) == {"validate": 0, "plan": 0}, {k: r.stderr for k, r in results.items()}
     assert results["validate"].stdout == ""
     comment = ws.artifact("plan.md").read_text()
-    assert comment.startswith(MARKER) and "**Plan: 42 to create, 0 to update" in comment
+    assert comment.startswith(MARKER) and "**Plan: 43 to create, 0 to update" in comment
     assert comment in pr.summary()
     saved = json.loads(ws.artifact("reconciler-plan.json").read_text())
-    assert saved["kind"] == "reconciler-plan" and saved["plan"]["summary"]["create"] == 42
+    assert saved["kind"] == "reconciler-plan" and saved["plan"]["summary"]["create"] == 43
     assert all(ws.artifact(p).exists() for p in pr.uploads())
     script = next(s for s in pr.job["steps"] if "github-script" in str(s.get("uses")))["with"]["script"]
     assert f"'{MARKER}'" in script and "updateComment" in script and "createComment" in script
@@ -218,14 +218,14 @@ def test_github_workflow_pull_request_then_apply_then_drift_check(github: dict[s
     apply = GitHubJob(github, "apply", ws, "schedule")
     results = apply.run()
     assert codes(results) == {"validate": 0, "plan": 0, "apply": 0}, {k: r.stderr for k, r in results.items()}
-    assert "Plan: 42 to create" in results["plan"].stdout
+    assert "Plan: 43 to create" in results["plan"].stdout
     assert "::warning title=Drift::" in results["plan"].stdout  # a schedule that finds changes says so
     report = json.loads(ws.artifact("apply-report.json").read_text())
-    assert report["status"] == "success" and report["summary"]["applied"] == 42
+    assert report["status"] == "success" and report["summary"]["applied"] == 43
     metrics = read_metrics(ws.artifact("reconciler.prom"))
     assert metrics["reconciler_last_run_success"] == [({}, 1.0)]
-    assert metrics["reconciler_last_run_planned_changes"] == [({}, 42.0)]
-    assert sum(v for _, v in metrics["reconciler_last_run_applied_changes"]) == 42
+    assert metrics["reconciler_last_run_planned_changes"] == [({}, 43.0)]
+    assert sum(v for _, v in metrics["reconciler_last_run_applied_changes"]) == 43
     assert all(ws.artifact(p).exists() for p in apply.uploads())
 
     # The drift check right after: the store matches main.
@@ -384,7 +384,7 @@ def test_gitlab_pipeline_merge_request_then_schedule(gitlab_api: str, tmp_path: 
         assert main.returncode == 0, main.stderr
         assert after is not None and after.returncode == 0, after.stderr if after else ""
     mine = [n for n in FakeNotes.notes if MARKER in n["body"]]
-    assert len(mine) == 1 and "**Plan: 42 to create" in mine[0]["body"] and "0123abc" in mine[0]["body"]
+    assert len(mine) == 1 and "**Plan: 43 to create" in mine[0]["body"] and "0123abc" in mine[0]["body"]
     assert [c.split(" ")[0] for c in FakeNotes.calls] == ["GET", "GET", "POST", "GET", "PUT"]
     assert all(ws.artifact(p).exists() for p in plan.artifacts())
 
@@ -406,7 +406,7 @@ def test_gitlab_pipeline_merge_request_then_schedule(gitlab_api: str, tmp_path: 
         main, _ = GitLabJob(config, name, ws, "schedule", gitlab_api).run()
         assert main.returncode == 0, (name, main.stdout, main.stderr)
     report = json.loads(ws.artifact("apply-report.json").read_text())
-    assert report["status"] == "success" and report["summary"]["applied"] == 42
+    assert report["status"] == "success" and report["summary"]["applied"] == 43
     assert read_metrics(ws.artifact("reconciler.prom"))["reconciler_last_run_success"] == [({}, 1.0)]
     assert config["apply"]["resource_group"] and config["drift"]["rules"][0]["when"] == "always"
 
@@ -442,7 +442,7 @@ def test_pre_commit_hook_validates_the_manifest_set_fast(tmp_path: Path) -> None
     result = ws.bash(command, {})
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert "All manifests are valid (21 files)" in result.stderr
+    assert "All manifests are valid (22 files)" in result.stderr
     assert elapsed < 3.0, f"the hook took {elapsed:.2f} s"
     (ws.repo / "models" / "openai.yaml").write_text("apiVersion: reconciler/v1\nkind: Model\n")
     result = ws.bash(command, {})
