@@ -141,3 +141,13 @@ def test_validation_names_what_is_wrong(tmp_path: Path, settings: str, code: str
     assert result.returncode == 1
     found = json.loads(result.stdout)["diagnostics"]
     assert any(d["code"] == code and needle in d["message"] and d["line"] == 7 for d in found), found
+
+
+def test_coder_2_37_is_refused_at_plan_time_with_the_version(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    fake_coder.version = "v2.37.2"
+    planned = run_cli("plan", str(write(tmp_path)), env=coder_env(fake_coder, tmp_path))
+    assert planned.returncode == 1
+    assert "provider settings claude_platform_aws need Coder v2.38 or later; this server is v2.37.2" in (
+        planned.stdout + planned.stderr)
+    applied = run_cli("apply", str(write(tmp_path)), env=coder_env(fake_coder, tmp_path))
+    assert applied.returncode == 1 and fake_coder.state.providers == {}

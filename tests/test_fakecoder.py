@@ -1224,3 +1224,10 @@ def test_stop_closes_idle_keep_alive_connections() -> None:
             client.get("/api/v2/buildinfo")
     with pytest.raises(RuntimeError):
         _ = coder.url
+
+
+def test_claude_platform_settings_are_unknown_to_coder_2_37(api: httpx.Client, fake_coder: FakeCoder) -> None:
+    fake_coder.version = "v2.37.4"
+    body = provider_body(base_url=CLAUDE_PLATFORM_URL, settings=claude_platform_settings())
+    assert_error(api.post(PROVIDERS, json=body), 400, "Request body must be valid JSON.",
+                 'unknown settings type "claude_platform_aws"')

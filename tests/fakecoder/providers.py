@@ -322,6 +322,17 @@ def _placeholder_errors(value: str) -> list[str]:
     return details
 
 
+SETTINGS_SINCE = {"claude_platform_aws": (2, 38)}  # variants newer than 2.37
+
+
+def _check_settings_known(state: State, settings: dict[str, Any] | None) -> None:
+    """A Coder older than a variant decodes its `_type` as unknown."""
+    since = SETTINGS_SINCE.get(settings["_type"]) if settings is not None else None
+    found = re.match(r"v?(\d+)\.(\d+)", state.version)
+    if since is not None and found is not None and (int(found[1]), int(found[2])) < since:
+        raise invalid_json(f"unknown settings type {json.dumps(settings['_type'])}")  # type: ignore[index]
+
+
 def _claude_platform_errors(ptype: str, settings: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     if ptype != "anthropic":
@@ -487,6 +498,7 @@ def create_provider(state: State, req: Request) -> Reply:
     base_url = body.string("base_url") or ""
     api_keys = body.strings("api_keys") or []
     sent_settings = decode_settings(body.raw("settings")) if body.has("settings") else None
+    _check_settings_known(state, sent_settings)
     _record_secrets(state, api_keys, sent_settings)
 
     errors: list[FieldError] = []
@@ -596,6 +608,7 @@ def update_provider(state: State, req: Request) -> Reply:
     mutations = _decode_mutations(body)
     settings_sent = body.has("settings")
     sent_settings = decode_settings(body.raw("settings")) if settings_sent else None
+    _check_settings_known(state, sent_settings)
     if not any(body.has(f) for f in _UPDATE_FIELDS):
         raise ApiError(400, "At least one field must be provided.")
     added = [m.api_key for m in mutations or [] if m.api_key is not None]
