@@ -139,3 +139,53 @@ def test_fast_path_never_changes_the_documents() -> None:
     before = [copy.deepcopy(d.data) for d in documents]
     assert all(_passes_fast(d) for d in documents)
     assert [d.data for d in documents] == before  # no schema default was written into them
+
+
+# --- agreement with Coder's own validation (coder/coder codersdk/chats.go, coderd/exp_chats.go) ----------
+
+MODEL_DOC = """\
+apiVersion: reconciler/v1
+kind: Provider
+metadata: {{name: {family}}}
+spec: {{type: {ptype}, base_url: "{url}", api_keys: [{{env: KEY}}]}}
+---
+apiVersion: reconciler/v1
+kind: Model
+metadata: {{name: m}}
+spec:
+  provider: {family}
+  model: some-model
+  context_limit: 100000
+  default: true
+  pricing: {{input: 1, output: 2}}
+  config: {config}
+"""
+PROVIDER_OF = {"openai": ("openai", "https://api.openai.com/v1"),
+               "google": ("google", "https://generativelanguage.googleapis.com/v1beta/openai")}
+
+
+@pytest.mark.parametrize(("family", "config", "expected"), [
+    # free strings in Coder: any text validates; outside the documented set, a warning
+    ("openai", "{provider_options: {openai: {reasoning_summary: brief}}}", {"RC427"}),
+    ("openai", "{provider_options: {openai: {service_tier: reserved, reasoning_summary: auto}}}", {"RC427"}),
+    ("openai", "{provider_options: {openai: {service_tier: priority, reasoning_summary: detailed}}}", set()),
+    ("openai", "{provider_options: {openai: {service_tier: 3}}}", {"RC201"}),
+    # Coder validates these: one of minimal..high, and not with thinking_budget
+    ("google", "{provider_options: {google: {thinking_config: {thinking_level: minimal}}}}", set()),
+    ("google", "{provider_options: {google: {thinking_config: {thinking_level: max}}}}", {"RC201"}),
+    ("google", "{provider_options: {google: {thinking_config: {thinking_level: low, thinking_budget: 10}}}}",
+     {"RC419"}),
+    # Coder refuses one bound of reasoning_effort without the other
+    ("openai", "{reasoning_effort: {default: low}}", {"RC201"}),
+    ("openai", "{reasoning_effort: {max: high}}", {"RC201"}),
+    ("openai", "{reasoning_effort: {default: low, max: high}}", set()),
+    # the per-provider effort keys Coder removed are unknown fields
+    ("openai", "{provider_options: {openai: {reasoning_effort: high}}}", {"RC201"}),
+])
+def test_model_options_validate_as_coder_validates_them(tmp_path: Path, family: str, config: str,
+                                                        expected: set[str]) -> None:
+    from reconciler.validate import validate_paths
+
+    ptype, url = PROVIDER_OF[family]
+    (tmp_path / "m.yaml").write_text(MODEL_DOC.format(family=family, ptype=ptype, url=url, config=config))
+    assert {d.code for d in validate_paths([str(tmp_path)]).diagnostics} == expected
