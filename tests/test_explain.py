@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.cost import reprice
 from reconciler.explain import UserView, explain
+from reconciler.secrets import Secret
 from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, SETTINGS_KEY, State
 from tests.conftest import run_cli
 from tests.fakecoder import FakeCoder, fixtures, people
@@ -192,6 +193,20 @@ def test_byok_and_access_lists(byok: bool, own: set[str], groups: set[str], expe
     # the bedrock provider serves from the ambient AWS chain: never a key
     bedrock = next(c for c in answer.credentials if c.provider == "bedrock")
     assert bedrock.available and "ambient AWS credential chain" in bedrock.source
+
+
+def test_claude_platform_serves_from_its_keys_else_the_gateways_aws_credentials() -> None:
+    state = _user_state(None)
+    settings = {"claude_platform_aws": {"region": "us-east-1", "workspace_id": "wrkspc_1"}}
+    state.of(PROVIDER)[("claude-aws",)] = {"type": "anthropic", "enabled": True, "api_keys": [], "settings": settings}
+    state.of(PROVIDER)[("claude-aws-keyed",)] = {"type": "anthropic", "enabled": True, "settings": settings,
+                                                 "api_keys": [Secret(ref="env:KEY")]}
+    for provider in ("claude-aws", "claude-aws-keyed"):
+        state.of(MODEL)[("coder", provider, "claude-sonnet-4-5")] = {"enabled": True, "default": False}
+    credentials = {c.provider: c for c in explain(state, side="store", contexts=("general",)).credentials}
+    assert credentials["claude-aws"].available
+    assert "ambient AWS credentials, signed for Claude Platform for AWS" in credentials["claude-aws"].source
+    assert credentials["claude-aws-keyed"].source == "1 central key(s), in failover order"
 
 
 def _seed_people(fake: FakeCoder, users: int = 3) -> dict[str, str]:
