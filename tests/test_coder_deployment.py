@@ -254,3 +254,15 @@ def test_a_provider_billed_its_own_price_is_never_in_sync(fake_coder: FakeCoder,
     assert any("provider openai is billed its own price for gpt-5 (input $2, output $12 per 1M tokens), not the "
                "openai price (input $1.25, output $10, cache read $0.125 per 1M tokens)" in note
                for note in body["notes"])
+
+
+def test_an_access_list_that_cannot_be_read_fails_the_plan(fake_coder: FakeCoder, tmp_path: Path) -> None:
+    root = manifests(tmp_path / "m", MODEL % "  access: {groups: [Everyone]}\n")
+    assert apply(root, fake_coder, tmp_path).returncode == 0
+    model_id = next(iter(fake_coder.state.models))
+    org_id = next(iter(fake_coder.state.organizations))
+    acl = f"/api/v2/organizations/{org_id}/chats/models/{model_id}/acl"
+    fake_coder.inject(500, times=20, method="GET", path_prefix=acl)
+    done = run_cli("plan", str(root), env=env(fake_coder, tmp_path))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "cannot read" in done.stderr and "/acl" in done.stderr and "500" in done.stderr

@@ -305,7 +305,7 @@ class CoderStore:
             asked = {org: (pool.submit(self._maybe, f"{ORGANIZATIONS}/{index.orgs[org]}/groups", until),
                            pool.submit(self._maybe, f"{ORGANIZATIONS}/{index.orgs[org]}/members", until))
                      for org in orgs}
-            acls = {key: pool.submit(self._maybe, acl_path(models_path(index.orgs[key[0]]), index.models[key]), until)
+            acls = {key: pool.submit(self._acl, acl_path(models_path(index.orgs[key[0]]), index.models[key]), until)
                     for key in stored if key in index.models}
             state.principals = state.principals or {}
             for org, (groups, members) in asked.items():
@@ -316,6 +316,17 @@ class CoderStore:
                 if record is not None:
                     state.of(MODEL)[key]["access"] = record
                     index.learn_acl(key[0], answer.result())
+
+    def _acl(self, path: str, until: float) -> Any:
+        """A model's access list; None where the token may not read it (Coder answers 404, and the
+        change that needs it is refused for the share right); any other failure fails the read."""
+        try:
+            return self._api.request("GET", path, until).data
+        except ApiFailure as failure:
+            if failure.status in (403, 404):
+                return None
+            summary = redact_runs(failure.summary(), [self._api.token])
+            raise StoreError(f"cannot read {path} from {self.url}: {summary}") from None
 
     def refusals(self, changes: Sequence[Change]) -> dict[str, list[str]]:
         """Cause -> the changes this deployment or token would refuse, known before any write."""
