@@ -267,6 +267,7 @@ def cli() -> None:
       reconciler apply manifests/ --store URL        make the store match
       reconciler schema --out schemas/               the JSON Schemas, for editors
       reconciler export --store URL --out DIR        first manifests from an existing store
+      reconciler verify manifests/                   prove every key and model id works upstream
 
     Every option can also be set from the environment variable shown in its
     command's --help (RECONCILER_*); -q and -v work before or after the command.
@@ -803,6 +804,84 @@ def show(plan_file: str, fmt: str) -> int:
         _out(render_plan(result, _style(sys.stdout)))
     _err(f"{plan_file}: made for {store_url or 'no store'}; signature: {signature}\n")
     return EXIT_OK
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--through", "through_url", metavar="URL", envvar="RECONCILER_VERIFY_THROUGH", show_envvar=True,
+              help="coder+https://host: check through the deployment's AI Gateway, with the keys Coder "
+                   "holds (token: CODER_SESSION_TOKEN or --token-file); reconciler reads no provider key.")
+@click.option("--token-file", type=click.Path(dir_okay=False), envvar="RECONCILER_TOKEN_FILE", show_envvar=True,
+              help="With --through: read the Coder session token from this file.")
+@click.option("--live", is_flag=True, envvar="RECONCILER_VERIFY_LIVE", show_envvar=True,
+              help="Also send one minimal completion per model (BILLED by the upstream; off by default).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "markdown"]), default="text",
+              show_default=True, envvar="RECONCILER_VERIFY_FORMAT", show_envvar=True,
+              help="text, json (stdout), github (annotations on the lines), markdown (a PR comment).")
+@click.option("--warn-only", is_flag=True, envvar="RECONCILER_VERIFY_WARN_ONLY", show_envvar=True,
+              help="Report, but exit 0 even when a check fails.")
+@click.option("--parallelism", type=click.IntRange(min=1, max=64), default=8, show_default=True,
+              envvar="RECONCILER_PARALLELISM", show_envvar=True, help="How many requests run at once.")
+@click.option("--request-timeout", type=Seconds(min_open=True), default=10.0, show_default=True,
+              envvar="RECONCILER_REQUEST_TIMEOUT", show_envvar=True,
+              help="Seconds to wait for one answer (429/5xx are retried, honouring Retry-After).")
+@click.option("--deadline", type=Seconds(min_open=True), default=120.0, show_default=True,
+              envvar="RECONCILER_DEADLINE", show_envvar=True, help="Seconds the whole run may take.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), envvar="RECONCILER_METRICS_FILE",
+              show_envvar=True, help="Write Prometheus gauges of every provider's and key's verdict.")
+@verbosity_options
+def verify(paths: tuple[str, ...], through_url: str | None, token_file: str | None, live: bool, fmt: str,
+           warn_only: bool, parallelism: int, request_timeout: float, deadline: float,
+           metrics_file: str | None) -> int:
+    """Prove that every key, base URL and model id works: ask each upstream for its model list.
+
+    \b
+    Each key of each enabled provider lists the upstream's models (an unbilled
+    request); each Model's id is looked up in that list (did-you-mean on a typo),
+    its context_limit and prices checked where the upstream states them. With
+    --through, the same checks go through Coder's gateway. Writes to no store.
+    Exit 0 when everything checked is ok, 1 otherwise (0 with --warn-only).
+    """
+    import time
+
+    from reconciler.run import InvalidManifests
+    from reconciler.verify import Options, through_coder, verify_paths
+
+    report = None
+    try:
+        through = through_coder(through_url, token_file) if through_url else None
+        options = Options(parallelism=parallelism, request_timeout=request_timeout, deadline=deadline, live=live)
+        if live and _verbosity() >= 0:
+            _err("Note: --live sends one billed completion per model.\n")
+        report = verify_paths(list(paths) or ["."], options, through=through)
+    except InvalidManifests as exc:
+        _show_diagnostics(exc.result, False)
+        _fail(f"{exc.result.errors} error(s) in the manifests; nothing was verified")
+    finally:
+        if metrics_file:
+            from reconciler.metrics import write_verify_metrics
+
+            write_verify_metrics(metrics_file, report, time.time(), report is not None and report.ok)
+    if fmt == "json":
+        from reconciler.render import to_json_text
+
+        _out(to_json_text(report.to_dict()))
+    elif fmt == "github":
+        from reconciler.render.github import render_annotations
+
+        _out(render_annotations(report.diagnostics))
+    elif fmt == "markdown":
+        from reconciler.render.verify import render_verify_markdown
+
+        _out(render_verify_markdown(report))
+    else:
+        from reconciler.render.text import render_diagnostics
+        from reconciler.render.verify import render_verify_text
+
+        if _verbosity() >= 0 or not report.ok:
+            _out(render_verify_text(report, _style(sys.stdout)))
+        _err(render_diagnostics(report.diagnostics, _style(sys.stderr)))
+    return EXIT_OK if report.ok or warn_only else EXIT_ERROR
 
 
 EXPLAIN_FORMATS = click.Choice(["text", "json", "markdown"])

@@ -1,4 +1,4 @@
-"""Prometheus text-format metrics of one apply, for the node-exporter textfile collector.
+"""Prometheus text-format metrics of one apply (or one verify), for the node-exporter textfile collector.
 
 `apply --metrics-file FILE` writes them after every run, failed runs included,
 atomically (a temporary file renamed over FILE), so the collector never reads
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from reconciler import __version__
 from reconciler.apply import ApplyReport
@@ -18,6 +19,9 @@ from reconciler.changes import APPLIED, FAILED
 from reconciler.plan import ACTIONS, Plan
 from reconciler.planfile import write_atomic
 from reconciler.state import KIND_ORDER
+
+if TYPE_CHECKING:
+    from reconciler.verify.report import VerifyReport
 
 PREFIX = "reconciler_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -94,3 +98,34 @@ def write_metrics(path: str, record: RunRecord) -> None:
     """Write the metrics file atomically; ReconcilerError when it cannot be written."""
     last_success = record.finished if record.success else previous_success(path)
     write_atomic(path, render_metrics(record, last_success), what="the metrics file")
+
+
+def render_verify_metrics(report: VerifyReport | None, finished: float, success: bool) -> str:
+    """`verify --metrics-file`: per provider and key, a gauge per verdict (1 for the one it got, 0 for
+    the others), so that an alert can fire when a key stops working. A run that failed before it
+    checked anything (bad manifests, no token) writes only its time and `success 0`."""
+    from reconciler.verify.report import VERDICTS
+
+    lines = [
+        *_gauge("verify_last_run_timestamp_seconds", "When the last verify finished (Unix time).",
+                [("", finished)]),
+        *_gauge("verify_last_run_success", "1 when everything the last verify checked was ok, else 0.",
+                [("", 1 if success else 0)]),
+    ]
+    if report is None:
+        return "\n".join(lines) + "\n"
+    providers, keys = [], []
+    for p in report.providers:
+        labels = f'provider="{p.name}",type="{p.type}"'
+        providers += [(f'{{{labels},verdict="{v}"}}', int(p.verdict == v)) for v in VERDICTS]
+        for k in p.keys:
+            keys += [(f'{{{labels},key="{k.label}",verdict="{v}"}}', int(k.verdict == v)) for v in VERDICTS]
+    lines += _gauge("verify_provider_verdict", "The verdict of each provider: 1 for the one it got.", providers)
+    lines += _gauge("verify_key_verdict", "The verdict of each key of each provider (key = its place in "
+                                          "api_keys, or coder): 1 for the one it got.", keys)
+    lines += _gauge("verify_last_run_duration_seconds", "How long the last verify took.", [("", report.seconds)])
+    return "\n".join(lines) + "\n"
+
+
+def write_verify_metrics(path: str, report: VerifyReport | None, finished: float, success: bool) -> None:
+    write_atomic(path, render_verify_metrics(report, finished, success), what="the metrics file")

@@ -1,6 +1,7 @@
 """The registry of diagnostic codes. Codes are stable: never renumber, only add.
 
-RC1xx loading, RC2xx schema, RC3xx base URLs, RC4xx cross-document rules.
+RC1xx loading, RC2xx schema, RC3xx base URLs, RC4xx cross-document rules, RC5xx plan-time
+price checks, RC6xx `verify` against the upstreams.
 `docs/RULES.md` lists them for users; `tests/test_codes.py` keeps the two in step.
 """
 
@@ -87,6 +88,18 @@ _CODES = [
     Code("RC503", "price-off-book", WARNING, "a price in the manifests differs from the store's price book"),
     Code("RC504", "price-pins-book", WARNING, "a price in the manifests equals the store's price book (a pin)"),
     Code("RC505", "access-unknown", ERROR, "an access list names a group or user the organization does not have"),
+    # verify, against the upstreams (`reconciler verify`)
+    Code("RC601", "upstream-auth-failed", ERROR, "the upstream refused a key (401/403)"),
+    Code("RC602", "upstream-not-found", ERROR, "the model listing is not found (404): base_url's path is wrong"),
+    Code("RC603", "upstream-unreachable", ERROR, "the upstream cannot be reached (DNS, connect, TLS, timeout)"),
+    Code("RC604", "upstream-protocol-error", ERROR, "the upstream's answer is not a model list"),
+    Code("RC605", "upstream-rate-limited", ERROR, "the upstream kept answering 429"),
+    Code("RC606", "upstream-skipped", WARNING, "a provider or key was not checked (and why)"),
+    Code("RC607", "model-id-unknown", ERROR, "a model id is not in its provider's model list"),
+    Code("RC608", "model-id-unlisted", WARNING, "an Azure model id is not listed (it may name a deployment)"),
+    Code("RC609", "context-above-upstream", ERROR, "context_limit is above the upstream's context window"),
+    Code("RC610", "price-differs-upstream", WARNING, "a price differs from the upstream's own price list"),
+    Code("RC611", "model-not-served", ERROR, "--live: a one-token completion of a listed model failed"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _CODES}

@@ -124,7 +124,7 @@ class CoderStore:
         self._lock_store = _lock_store_url(lock_store)
         self._parallelism = parallelism
         self._deadline = deadline
-        self._api = CoderApi(base_url, _token(token_file, self._environ), connections=parallelism,
+        self._api = CoderApi(base_url, session_token(token_file, self._environ), connections=parallelism,
                              request_timeout=request_timeout, retries=retries, backoff=backoff)
         self._index: Index | None = None
         self._deployment = Deployment()
@@ -509,7 +509,7 @@ def _loopback_host(host: str) -> bool:
     return address.is_loopback
 
 
-def _token(token_file: str | None, environ: Mapping[str, str]) -> str:
+def session_token(token_file: str | None, environ: Mapping[str, str]) -> str:
     """The session token, from --token-file or CODER_SESSION_TOKEN; never part of any message."""
     if token_file:
         from reconciler.files import SECRET_FILE_BYTES, read_regular
