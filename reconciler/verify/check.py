@@ -15,6 +15,7 @@ No secret reaches a message: every text built from an upstream's answer passes t
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -290,6 +291,8 @@ class Verifier:
     def _refusal(self, response: Any, request: Request, task: _Task) -> _Failed:
         status = response.status_code
         said = _upstream_message(response)
+        if self.through is not None:  # the key the upstream may echo is Coder's: reconciler never saw it
+            said = scrub_tokens(said)
         said_text = f" ({said})" if said else ""
         ptype, name = task.provider.type, task.provider.name
         via = self.through is not None
@@ -514,6 +517,21 @@ def _upstream_message(response: Any) -> str:
         said = response.text if response.content and data is None else ""
     text = " ".join(str(said).split())
     return text[:SNIPPET] + ("…" if len(text) > SNIPPET else "")
+
+
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.+/=]{15,}")
+
+
+def scrub_tokens(text: str) -> str:
+    """Every run that looks like a credential (16+ characters of a key's alphabet, with letters and
+    digits) replaced: for answers that may echo a key this process does not know, and so cannot
+    redact by value (through Coder, the key is the one Coder holds)."""
+    def scrubbed(match: re.Match[str]) -> str:
+        word = match.group(0)
+        letters, digits = any(c.isalpha() for c in word), any(c.isdigit() for c in word)
+        return "(redacted)" if letters and digits else word
+
+    return _TOKEN_LIKE.sub(scrubbed, text)
 
 
 def _retry_after(response: Any) -> float | None:

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import access, models, organizations, overrides, people, prices, providers
+from . import access, gateway, models, organizations, overrides, people, prices, providers
 from .state import State
 from .wire import ApiError, Reply, Request
 
@@ -465,6 +465,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.status is not None:
             reply = fault.reply(fault.status)
+        elif gateway.handles(split.path):
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            reply = Reply(*gateway.serve(coder, method, split.path, split.query, raw, headers))
         else:
             reply = coder._dispatch(method, split.path, query, raw, self.headers.get(TOKEN_HEADER))
         record(reply.status)

@@ -11,7 +11,8 @@ Each family speaks its own model-list format and auth:
 
 A key's `behaviour` says how the server treats it: "ok", "revoked" (401), "echo" (401 whose
 body repeats the key), "429" (always, with Retry-After), "429-once", "500-once", "garbage"
-(200 with an HTML page), "slow" (sleeps `slow_seconds` first). Any other path answers 404,
+(200 with an HTML page), "slow" (sleeps `slow_seconds` first); `garbage=True` answers every
+request with an HTML page. Any other path answers 404,
 which is what a base URL with the wrong prefix meets. Completions (POST …/chat/completions,
 …/messages) answer a one-token reply and are counted: `--live` is the only thing that sends them.
 """
@@ -46,7 +47,8 @@ class FakeUpstream:
     """A fake provider API. `keys` maps each key to its behaviour; `models` are ids or full entries."""
 
     def __init__(self, family: str, keys: dict[str, str], models: Iterable[str | dict[str, Any]] = (),
-                 *, page_size: int = 2, latency: float = 0.0, slow_seconds: float = 3.0) -> None:
+                 *, page_size: int = 2, latency: float = 0.0, slow_seconds: float = 3.0,
+                 garbage: bool = False) -> None:
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}")
         if not set(keys.values()) <= BEHAVIOURS:
@@ -57,6 +59,7 @@ class FakeUpstream:
         self.page_size = page_size
         self.latency = latency
         self.slow_seconds = slow_seconds
+        self.garbage = garbage  # every answer an HTML page: not an API at all
         self.seen: list[Seen] = []
         self._once: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
@@ -107,6 +110,8 @@ class FakeUpstream:
             self.seen.append(Seen(method, path, query, headers, body))
         if self.latency:
             time.sleep(self.latency)
+        if self.garbage:
+            return 200, "<html><body>Sign in to continue</body></html>", {"Content-Type": "text/html"}
         prefix = PREFIX[self.family]
         if not path.startswith(prefix + "/"):
             return 404, {"error": {"message": f"Unknown request URL: {method} {path}"}}, {}
