@@ -862,6 +862,7 @@ def verify(paths: tuple[str, ...], through_url: str | None, token_file: str | No
             from reconciler.metrics import write_verify_metrics
 
             write_verify_metrics(metrics_file, report, time.time(), report is not None and report.ok)
+    assert report is not None
     if fmt == "json":
         from reconciler.render import to_json_text
 
