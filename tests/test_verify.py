@@ -291,3 +291,25 @@ def test_through_coder_with_a_bad_token_or_an_unknown_provider(fake_coder: FakeC
     assert done.returncode == 1 and "only for loopback hosts" in done.stderr
     done = run_cli("verify", str(path), "--through", "coder+" + fake_coder.url)
     assert done.returncode == 1 and "CODER_SESSION_TOKEN" in done.stderr
+
+
+# ------------------------------------------------------------------------- the example workflow
+
+
+def test_the_example_workflow_verifies_pull_requests_and_through_coder_on_a_schedule() -> None:
+    import yaml
+
+    from tests.test_workflow import GITHUB_WORKFLOW, env_references
+
+    jobs = yaml.safe_load(GITHUB_WORKFLOW.read_text())["jobs"]
+    pr, through = jobs["verify"], jobs["verify-through-coder"]
+    assert pr["if"] == "github.event_name == 'pull_request'"
+    step = next(s for s in pr["steps"] if s.get("id") == "verify")
+    assert 'reconciler verify "$MANIFESTS" --format github' in step["run"] and 'exit "$status"' in step["run"]
+    keys = env_references()
+    assert all(pr["env"][name] == f"${{{{ secrets.{name} }}}}" for name in keys)
+    # the job that posts the plan comment still gets no key; the through-Coder check none either
+    assert not any(name in jobs["pull-request"].get("env", {}) or name in through["env"] for name in keys)
+    assert through["needs"] == "apply" and "schedule" in through["if"]
+    step = next(s for s in through["steps"] if s.get("id") == "verify-through")
+    assert '--through "$RECONCILER_STORE"' in step["run"] and "--metrics-file verify.prom" in step["run"]
