@@ -827,7 +827,7 @@ def show(plan_file: str, fmt: str) -> int:
               help="Seconds to wait for one answer (429/5xx are retried, honouring Retry-After).")
 @click.option("--deadline", type=Seconds(min_open=True), default=120.0, show_default=True,
               envvar="RECONCILER_DEADLINE", show_envvar=True, help="Seconds the whole run may take.")
-@click.option("--metrics-file", type=click.Path(dir_okay=False), envvar="RECONCILER_METRICS_FILE",
+@click.option("--metrics-file", type=click.Path(dir_okay=False), envvar="RECONCILER_VERIFY_METRICS_FILE",
               show_envvar=True, help="Write Prometheus gauges of every provider's and key's verdict.")
 @verbosity_options
 def verify(paths: tuple[str, ...], through_url: str | None, token_file: str | None, live: bool, fmt: str,

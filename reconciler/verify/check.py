@@ -183,9 +183,9 @@ class Verifier:
         if self.through is None and "wif" in settings:
             return ("workload identity federation: the gateway trades its own identity token for "
                     "credentials; check it through Coder (--through)")
-        if self.through is None and "bedrock" in settings:
+        if "bedrock" in settings:
             return families.UNCHECKED["bedrock"]
-        if self.through is None and not provider.api_keys:
+        if not provider.api_keys and "wif" not in settings:
             return ("no api_keys: developers bring their own keys (BYOK), there is no key of the "
                     "deployment's to check")
         if self.through is None and provider.base_url is None:

@@ -33,8 +33,7 @@ EXPECTED_PREFIX = {
 }
 # why a type is not checked directly (reason, what to do)
 UNCHECKED = {
-    "bedrock": "Bedrock requests are signed with AWS credentials, which verify does not do yet; "
-               "check it through Coder (`--through coder+https://…`) or with `--live` there",
+    "bedrock": "Bedrock requests are signed with AWS credentials (SigV4), which verify does not do yet",
     "copilot": "copilot uses each developer's own GitHub token (no key to check)",
 }
 
