@@ -119,7 +119,7 @@ def floor_requests(upstreams: Upstreams) -> list[list[tuple[str, dict[str, str]]
 
 def floor(tasks: list[list[tuple[str, dict[str, str]]]], parallelism: int) -> float:
     limits = httpx.Limits(max_connections=parallelism, max_keepalive_connections=parallelism)
-    with httpx.Client(limits=limits) as client:
+    with httpx.Client(limits=limits, timeout=30) as client:
         def one(requests: list[tuple[str, dict[str, str]]]) -> None:
             for url, headers in requests:
                 response = client.get(url, headers=headers)
@@ -133,7 +133,7 @@ def floor(tasks: list[list[tuple[str, dict[str, str]]]], parallelism: int) -> fl
 
 def in_process(directory: str, env: dict[str, str], parallelism: int) -> float:
     manifests = validate_paths([directory]).manifests
-    verifier = Verifier(Options(parallelism=parallelism), SecretResolver(env))
+    verifier = Verifier(Options(parallelism=parallelism, request_timeout=30), SecretResolver(env))
     started = time.perf_counter()
     report = verifier.run(manifests)
     seconds = time.perf_counter() - started
@@ -161,7 +161,7 @@ def main() -> None:
                 floors.append(floor(tasks, args.parallelism))
                 checks.append(in_process(directory, env, args.parallelism))
                 wall, cpu = run_timed(reconciler("verify", directory, "--parallelism", str(args.parallelism),
-                                                 "--format", "json"), env=env)
+                                                 "--request-timeout", "30", "--format", "json"), env=env)
                 commands.append(wall)
                 cpus.append(cpu)
     finally:

@@ -235,6 +235,27 @@ def test_skipped_types_and_invalid_manifests(tmp_path: Path) -> None:
     assert done.returncode == 1 and "nothing was verified" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_overall_deadline_bounds_the_run(tmp_path: Path) -> None:
+    with FakeUpstream(OPENAI, {SLOW: "slow"}, ["gpt-5"], slow_seconds=1.0) as upstream:
+        path = write(tmp_path / "m", provider_doc("slow", "openai", upstream.base_url, ["SLOW", "SLOW", "SLOW"]))
+        code, report, _ = verify(str(path), "--deadline", "0.6", "--parallelism", "1", env=KEY_ENV)
+    assert code == 1
+    messages = [k["message"] for k in report["providers"][0]["keys"]]
+    assert "did not answer within 0.5" in messages[0] or "did not answer within 0.6" in messages[0]
+    assert all("the overall deadline of 0.6 s passed" in m for m in messages[1:])
+
+
+def test_google_ids_and_nothing_written(tmp_path: Path) -> None:
+    with FakeUpstream(OPENAI, {GOOD: "ok"}, ["models/gemini-2.5-pro", "models/gemini-2.5-flash"]) as upstream:
+        path = write(tmp_path / "m", provider_doc("gemini", "google", upstream.base_url, ["GOOD"]),
+                     model_doc("pro", "gemini", "gemini-2.5-pro"), model_doc("flash", "gemini", "gemini-2.5-flsh"))
+        done = run_cli("verify", str(path), env={**KEY_ENV, "RECONCILER_STORE": "sqlite:///store.db"}, cwd=tmp_path)
+    assert done.returncode == 1
+    error, = done.stderr.splitlines()  # gemini-2.5-pro is found although Google lists models/gemini-2.5-pro
+    assert "model 'gemini-2.5-flsh'" in error and "did you mean 'gemini-2.5-flash'" in error and "models/" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no store, no state
+
+
 # ------------------------------------------------------------------------------ through Coder
 
 

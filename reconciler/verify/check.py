@@ -3,7 +3,8 @@
 One task per (provider, key): the key's model listing (every page), and for OpenRouter the key
 probe. Tasks run on `parallelism` threads sharing one keep-alive `httpx.Client` (the shape that
 measured fastest for the Coder store, docs/CODER.md). Each request has its own timeout and is
-retried on 429/5xx and dropped connections, honouring `Retry-After`, within one overall deadline.
+retried on 429/5xx, timeouts and dropped connections (a billed completion only when it never reached
+the upstream), honouring `Retry-After`, within one overall deadline.
 Then every Model's id is looked up in its provider's list, with `--live` one minimal completion
 per model. Writes nothing anywhere.
 
@@ -77,7 +78,7 @@ class _Task:
     root: str
     headers: dict[str, str]
     result: KeyResult | None = None
-    models: list[Upstream] | None = None
+    models: list[dict[str, Any]] | None = None  # the listing's entries (see families.parse_page)
 
 
 class _Failed(Exception):
@@ -209,7 +210,7 @@ class Verifier:
             probe = families.key_probe(ptype, task.root, task.headers) if self.through is None else None
             if probe is not None:
                 self._send(client, probe, task)
-            models: list[Upstream] = []
+            models: list[dict[str, Any]] = []
             after: str | None = None
             paged = ptype == "anthropic"
             for _ in range(MAX_PAGES):
@@ -248,7 +249,8 @@ class Verifier:
                                           json=request.body, timeout=timeout)
             except httpx.TransportError as exc:
                 failure = _Failed(UNREACHABLE, self._no_answer(exc, request, timeout))
-                retry = isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError)
+                # a listing is safe to send again after any failure; a billed completion only when it never left
+                retry = request.method == "GET" or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 wait = self._delay(attempt)
             else:
                 if response.status_code < 300:
@@ -279,7 +281,7 @@ class Verifier:
 
         where = _host(request.url)
         if isinstance(exc, httpx.TimeoutException):
-            return (f"{where} did not answer within {timeout:g} s: check the host, the network path "
+            return (f"{where} did not answer within {timeout:.3g} s: check the host, the network path "
                     "(proxy, firewall), or raise --request-timeout")
         if isinstance(exc, httpx.ConnectError):
             reason = _errno_text(exc)
@@ -348,7 +350,8 @@ class Verifier:
                 continue
             mine = by_provider.get(provider.name, [])
             keys = tuple(t.result for t in mine if t.result is not None)
-            listing = next((t.models for t in mine if t.models is not None), None)
+            entries = next((t.models for t in mine if t.models is not None), None)
+            listing = None if entries is None else families.upstream_models(entries)
             failing = [k for k in keys if k.verdict != OK]
             broken = [k.verdict for k in failing if k.verdict != SKIPPED]
             verdict = broken[0] if broken else SKIPPED if listing is None else OK

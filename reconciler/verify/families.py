@@ -112,21 +112,26 @@ def completion(provider_type: str, root: str, headers: dict[str, str], model: st
                    {"model": model, "messages": message, "max_completion_tokens": 16})
 
 
-def parse_page(data: Any, paged: bool) -> tuple[list[Upstream], str | None]:
-    """(the models of one answer, the cursor of the next page or None)."""
+def parse_page(data: Any, paged: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """(the entries of one answer, checked to be models; the cursor of the next page or None).
+    Every key's listing is checked; only the one whose models are looked up is read further
+    (`upstream_models`), which keeps 600 listings of 500 models cheap."""
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise NotAModelList("no `data` list")
-    models = []
-    for entry in data["data"]:
+    entries = data["data"]
+    for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"]:
             raise NotAModelList("an entry of `data` has no string `id`")
-        models.append(Upstream(entry["id"], _context_length(entry), _prices(entry.get("pricing"))))
     cursor = None
     if paged and data.get("has_more") is True:
         cursor = data.get("last_id")
         if not isinstance(cursor, str) or not cursor:
             raise NotAModelList("`has_more` without a `last_id`")
-    return models, cursor
+    return entries, cursor
+
+
+def upstream_models(entries: list[dict[str, Any]]) -> list[Upstream]:
+    return [Upstream(e["id"], _context_length(e), _prices(e.get("pricing"))) for e in entries]
 
 
 def model_key(provider_type: str, model_id: str) -> str:
