@@ -9,6 +9,7 @@ run in a child process, so that client and servers do not share a GIL. Measured:
 - the whole command, `reconciler verify DIR --parallelism 16` in a fresh process (start-up,
   loading and validating 2,200 documents, every key's listing, 2,000 model lookups, the report);
 - `Verifier.run` alone, in this process (the checks without start-up and validation);
+- `reconciler validate DIR` on the same manifests: the part of the command that sends nothing;
 - the floor: the same requests (same URLs, same headers, each key's requests in sequence)
   sent by a bare `httpx.Client` shared by as many threads.
 
@@ -156,7 +157,7 @@ def main() -> None:
             env = write_manifests(directory, upstreams, per_provider)
             tasks = floor_requests(upstreams)
             requests = sum(len(t) for t in tasks)
-            floors, checks, commands, cpus = [], [], [], []
+            floors, checks, commands, cpus, validates = [], [], [], [], []
             for _ in range(args.runs):  # interleaved, so that drift on a shared machine hits all alike
                 floors.append(floor(tasks, args.parallelism))
                 checks.append(in_process(directory, env, args.parallelism))
@@ -164,6 +165,7 @@ def main() -> None:
                                                  "--request-timeout", "30", "--format", "json"), env=env)
                 commands.append(wall)
                 cpus.append(cpu)
+                validates.append(run_timed(reconciler("validate", directory, "-q"), env=env)[0])
     finally:
         upstreams.close()
     f, c, w = statistics.median(floors), statistics.median(checks), statistics.median(commands)
@@ -176,6 +178,7 @@ def main() -> None:
             ("Verifier.run (checks only)", f"{c:.2f} s"),
             ("reconciler verify (whole command)", f"{w:.2f} s"),
             ("  its CPU time", f"{statistics.median(cpus):.2f} s"),
+            ("reconciler validate, same manifests (no requests)", f"{statistics.median(validates):.2f} s"),
             ("checks / floor", f"{c / f:.2f}x"),
             ("whole command / floor", f"{w / f:.2f}x"),
         ],
