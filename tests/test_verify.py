@@ -204,6 +204,18 @@ def test_live_is_never_called_without_the_flag(upstreams: dict[str, FakeUpstream
     assert sorted(b["model"] for b in bodies) == ["claude-haiku-4-5", "gpt-5", "gpt-5-mini"]
 
 
+def test_live_reports_a_listed_model_that_is_not_served(tmp_path: Path) -> None:
+    with FakeUpstream(OPENAI, {GOOD: "ok"}, ["gpt-5", "gpt-5-mini"], unserved=["gpt-5-mini"]) as upstream:
+        path = write(tmp_path / "m", provider_doc("openai", "openai", upstream.base_url, ["GOOD"]),
+                     model_doc("gpt", "openai", "gpt-5"), model_doc("mini", "openai", "gpt-5-mini"))
+        code, report, _ = verify(str(path), "--live", env=KEY_ENV)
+    assert code == 1 and report["summary"]["completions"] == 2
+    diagnostic, = report["diagnostics"]
+    assert (diagnostic["code"], diagnostic["line"], diagnostic["path"]) == ("RC611", 26, "spec.model")
+    assert "403" in diagnostic["message"]
+    assert "no access to gpt-5-mini" in diagnostic["message"]
+
+
 def test_warn_only_metrics_and_markdown(upstreams: dict[str, FakeUpstream], tmp_path: Path) -> None:
     path = write(tmp_path / "m", provider_doc("openai", "openai", upstreams[OPENAI].base_url, ["GOOD", "CANARY"]))
     metrics = tmp_path / "verify.prom"
@@ -231,8 +243,10 @@ def test_skipped_types_and_invalid_manifests(tmp_path: Path) -> None:
     assert "BYOK" in report["providers"][1]["message"]
 
     broken = write(tmp_path / "bad", "apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: x}\nspec: {}\n")
-    done = run_cli("verify", str(broken))
+    metrics = tmp_path / "verify.prom"
+    done = run_cli("verify", str(broken), "--metrics-file", str(metrics))
     assert done.returncode == 1 and "nothing was verified" in done.stderr and "Traceback" not in done.stderr
+    assert "reconciler_verify_last_run_success 0" in metrics.read_text()
 
 
 def test_the_overall_deadline_bounds_the_run(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ body repeats the key), "429" (always, with Retry-After), "429-once", "500-once",
 (200 with an HTML page), "slow" (sleeps `slow_seconds` first); `garbage=True` answers every
 request with an HTML page. Any other path answers 404,
 which is what a base URL with the wrong prefix meets. Completions (POST …/chat/completions,
-…/messages) answer a one-token reply and are counted: `--live` is the only thing that sends them.
+…/messages) answer a one-token reply for a listed model (403 for one in `unserved`, 404 for one
+not listed) and are counted: `--live` is the only thing that sends them.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class FakeUpstream:
 
     def __init__(self, family: str, keys: dict[str, str], models: Iterable[str | dict[str, Any]] = (),
                  *, page_size: int = 2, latency: float = 0.0, slow_seconds: float = 3.0,
-                 garbage: bool = False) -> None:
+                 garbage: bool = False, unserved: Iterable[str] = ()) -> None:
         if family not in FAMILIES:
             raise ValueError(f"unknown family {family!r}")
         if not set(keys.values()) <= BEHAVIOURS:
@@ -60,6 +61,7 @@ class FakeUpstream:
         self.latency = latency
         self.slow_seconds = slow_seconds
         self.garbage = garbage  # every answer an HTML page: not an API at all
+        self.unserved = frozenset(unserved)  # listed, but a completion answers 403 (no access, no quota)
         self.seen: list[Seen] = []
         self._once: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
@@ -140,6 +142,11 @@ class FakeUpstream:
         if behaviour == "garbage":
             return 200, "<html><body>Welcome to our portal</body></html>", {"Content-Type": "text/html"}
         if method == "POST":
+            model = body.get("model") if isinstance(body, dict) else None
+            if model in self.unserved:
+                return 403, {"error": {"message": f"Your organization has no access to {model}."}}, {}
+            if model not in {m["id"] for m in self.models}:
+                return 404, {"error": {"message": f"The model `{model}` does not exist."}}, {}
             return 200, self._completion(route, body), {}
         if route == "/key":
             return 200, {"data": {"label": "test key", "limit": None, "usage": 0}}, {}
