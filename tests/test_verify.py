@@ -348,3 +348,12 @@ def test_the_example_workflow_verifies_pull_requests_and_through_coder_on_a_sche
     assert through["needs"] == "apply" and "schedule" in through["if"]
     step = next(s for s in through["steps"] if s.get("id") == "verify-through")
     assert '--through "$RECONCILER_STORE"' in step["run"] and "--metrics-file verify.prom" in step["run"]
+
+
+def test_claude_platform_for_aws_without_keys_is_skipped_for_its_real_reason(tmp_path: Path) -> None:
+    path = write(tmp_path / "m", "apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: anthropic-aws}\n"
+                                 "spec: {type: anthropic, settings: {claude_platform_aws: "
+                                 "{region: us-east-1, workspace_id: w}}}\n")
+    code, report, _ = verify(str(path))
+    assert code == 0 and verdicts(report) == {"anthropic-aws": "skipped"}
+    assert "Claude Platform for AWS" in report["providers"][0]["message"]

@@ -186,6 +186,8 @@ class Verifier:
                     "credentials; check it through Coder (--through)")
         if "bedrock" in settings:
             return families.UNCHECKED["bedrock"]
+        if "claude_platform_aws" in settings and not provider.api_keys:
+            return families.UNCHECKED["bedrock"].replace("Bedrock", "Claude Platform for AWS")
         if not provider.api_keys and "wif" not in settings:
             return ("no api_keys: developers bring their own keys (BYOK), there is no key of the "
                     "deployment's to check")
