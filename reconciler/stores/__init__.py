@@ -31,8 +31,16 @@ def open_store(url: str, **options: Any) -> Store:
 
         return SqliteStore(url, **options)
     if scheme in ("postgresql", "postgres"):
-        from reconciler.stores.postgres import PostgresStore
-
+        try:
+            from reconciler.stores.postgres import PostgresStore
+        except ImportError as exc:
+            if not (exc.name or "psycopg").startswith("psycopg"):
+                raise
+            raise UsageError(
+                "PostgreSQL stores need the psycopg driver, which the `postgres` extra installs: "
+                "pip install 'reconciler[postgres]' (pipx and uv tool install take the same "
+                f"'reconciler[postgres] @ …'); {exc}"
+            ) from None
         return PostgresStore(url, **options)
     if scheme in ("coder+https", "coder+http"):
         from reconciler.stores.coder import CoderStore
