@@ -278,9 +278,10 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "gitlab"]), default="text",
               show_default=True, envvar="RECONCILER_VALIDATE_FORMAT", show_envvar=True,
-              help="text for people, json for machines (stdout), github for workflow annotations.")
+              help="text for people, json for machines, github for workflow annotations, sarif for "
+                   "code scanning (SARIF 2.1.0), gitlab for a Code Quality report.")
 @click.option("--strict", is_flag=True, envvar="RECONCILER_STRICT", show_envvar=True,
               help="Treat warnings as errors.")
 @click.option("--jobs", type=click.IntRange(min=1, max=64), envvar="RECONCILER_JOBS", show_envvar=True,
@@ -303,24 +304,12 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -
     _outlive(result)
     _detail(f"validated {len(result.documents)} documents in {result.files} files "
             f"in {time.monotonic() - started:.2f} s")
-    if fmt == "json":
-        from reconciler.plan import FORMAT_VERSION
-        from reconciler.render import to_json_text
-
-        _out(to_json_text({
-            "format_version": FORMAT_VERSION,
-            "valid": result.ok(strict),
-            "files": result.files,
-            "documents": len(result.documents),
-            "summary": {"errors": result.errors, "warnings": result.warnings},
-            "diagnostics": [d.to_dict() for d in result.diagnostics],
-        }))
-    elif fmt == "github":
-        from reconciler.render.github import render_annotations
-
-        _out(render_annotations(result.diagnostics))
-    else:
+    if fmt == "text":
         _show_diagnostics(result, strict)
+    else:
+        from reconciler.render.reports import render_validation
+
+        _out(render_validation(result, fmt, strict))
     return EXIT_OK if result.ok(strict) else EXIT_ERROR
 
 

@@ -340,6 +340,7 @@ class GitLabJob:
             "CI_COMMIT_BRANCH": "" if source == "merge_request_event" else "main", "CI_API_V4_URL": api,
             "CI_PROJECT_ID": "7", "CI_MERGE_REQUEST_IID": "3", "CI_COMMIT_SHORT_SHA": "0123abc",
             "CI_JOB_URL": "https://gitlab.example.com/acme/gateway-config/-/jobs/1",
+            "CI_PIPELINE_URL": "https://gitlab.example.com/acme/gateway-config/-/pipelines/1",
         }
 
     def env(self) -> dict[str, str]:
@@ -352,12 +353,14 @@ class GitLabJob:
 
     @staticmethod
     def runnable(lines: list[str]) -> list[str]:
-        """The lines a test runs: not the install, not the copy of file secrets (the test's own)."""
-        return [line for line in lines if "pip install" not in line and FILE_SECRET not in line]
+        """The lines a test runs: not the installs (reconciler is this checkout; curl and jq are on the
+        test machine), not the copy of file secrets (the test's own)."""
+        return [line for line in lines
+                if "pip install" not in line and not line.startswith("apk add ") and FILE_SECRET not in line]
 
-    def run(self) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str] | None]:
+    def run(self, **env: str) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str] | None]:
         before = self.job.get("before_script", self.config["default"]["before_script"])
-        main = self.ws.bash("\n".join(self.runnable([*before, *self.job["script"]])), self.env())
+        main = self.ws.bash("\n".join(self.runnable([*before, *self.job["script"]])), {**self.env(), **env})
         after = None
         if "after_script" in self.job:
             after = self.ws.bash("\n".join(self.job["after_script"]), self.env())
@@ -376,28 +379,45 @@ def test_gitlab_pipeline_merge_request_then_schedule(gitlab_api: str, tmp_path: 
     assert main.returncode == 0, main.stderr
     assert json.loads(ws.artifact("gl-code-quality.json").read_text()) == []
     assert config["validate"]["artifacts"]["reports"]["codequality"] == "gl-code-quality.json"
+    assert "python" not in GITLAB_CI.read_text().replace("python:3.11", "").replace("python -m pip", "")
 
     # The plan goes to one note, found again by its marker on the next push.
     plan = GitLabJob(config, "plan", ws, "merge_request_event", gitlab_api)
+    note = GitLabJob(config, "plan-note", ws, "merge_request_event", gitlab_api)
+    assert note.job["needs"] == [{"job": "plan", "artifacts": True}] and note.job["rules"][0]["when"] == "always"
+    assert note.job["before_script"] == ["apk add --no-cache curl jq"]  # what the stand-in skips
     for _push in range(2):
-        main, after = plan.run()
+        main, _ = plan.run()
         assert main.returncode == 0, main.stderr
-        assert after is not None and after.returncode == 0, after.stderr if after else ""
+        posted, _ = note.run()
+        assert posted.returncode == 0, posted.stderr
     mine = [n for n in FakeNotes.notes if MARKER in n["body"]]
     assert len(mine) == 1 and "**Plan: 43 to create" in mine[0]["body"] and "0123abc" in mine[0]["body"]
     assert [c.split(" ")[0] for c in FakeNotes.calls] == ["GET", "GET", "POST", "GET", "PUT"]
     assert all(ws.artifact(p).exists() for p in plan.artifacts())
 
-    # A push that breaks the manifests: the Code Quality report has the finding, the note says "No plan".
+    # Without its token the note job fails, loudly, and sends nothing.
+    calls = len(FakeNotes.calls)
+    posted, _ = note.run(RECONCILER_NOTE_TOKEN="")
+    assert posted.returncode != 0 and "RECONCILER_NOTE_TOKEN: is empty" in posted.stderr
+    assert len(FakeNotes.calls) == calls
+    # A token GitLab refuses fails the job too (curl --fail), rather than passing silently.
+    posted, _ = note.run(RECONCILER_NOTE_TOKEN="glpat-wrong")
+    assert posted.returncode != 0 and "401" in posted.stderr and "glpat-wrong" not in posted.stderr
+
+    # A push that breaks the manifests: the Code Quality report has the finding, the log the text,
+    # and the note says "No plan".
     broken = ws.repo / "providers" / "openai.yaml"
     good = broken.read_text()
     broken.write_text(good.replace("base_url: https://api.openai.com/v1", "base_url: https://api.openai.com/v1/models"))
     main, _ = validate.run()
     assert main.returncode == 1
+    assert "providers/openai.yaml:16:13: error RC307" in main.stdout + main.stderr
     finding = json.loads(ws.artifact("gl-code-quality.json").read_text())[0]
     assert finding["location"]["path"] == "providers/openai.yaml" and finding["severity"] == "major"
-    main, after = plan.run()
-    assert main.returncode == 1 and after is not None and after.returncode == 0
+    main, _ = plan.run()
+    posted, _ = note.run()
+    assert main.returncode == 1 and posted.returncode == 0, posted.stderr
     assert ":x: **No plan**" in mine[0]["body"] and len(FakeNotes.notes) == 2
     broken.write_text(good)
 

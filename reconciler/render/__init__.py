@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 
-def to_json_text(data: dict[str, Any]) -> str:
+def to_json_text(data: dict[str, Any] | list[Any]) -> str:
     """Stable JSON: sorted keys, so that golden files and diffs of outputs stay put."""
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from reconciler.diagnostics import Diagnostic
+from reconciler.render.reports import report_path
 
 
 def _data(text: str) -> str:
@@ -20,6 +19,6 @@ def render_annotations(diagnostics: list[Diagnostic]) -> str:
     for d in diagnostics:
         level = "error" if d.severity == "error" else "warning"
         # GitHub matches `file` to the pull request's paths: `providers/a.yaml`, not `./providers/a.yaml`
-        props = f"file={_property(os.path.normpath(d.file))},line={d.line},col={d.column},title={_property(d.code)}"
+        props = f"file={_property(report_path(d.file))},line={d.line},col={d.column},title={_property(d.code)}"
         lines.append(f"::{level} {props}::{_data(d.message)}")
     return "".join(line + "\n" for line in lines)
