@@ -38,9 +38,11 @@ _CONTROL = re.compile("\x1b\\[[0-9;]*m|\r\x1b\\[K|[\x00-\x08\x0b-\x1f\x7f-\x9f\u
 
 def _style(stream: Any) -> Style:
     from reconciler.render import Style
+    from reconciler.terminal import color_enabled
 
-    enabled = hasattr(stream, "isatty") and stream.isatty() and "NO_COLOR" not in os.environ
-    return Style(enabled and os.environ.get("TERM") != "dumb")
+    ctx = click.get_current_context(silent=True)
+    chosen = ctx.meta.get("reconciler.color") if ctx is not None else None
+    return Style(color_enabled(chosen[0] if chosen else None, stream, os.environ))
 
 
 def _out(text: str) -> None:
@@ -81,25 +83,36 @@ def _select(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-    """-q/-v may come before or after the command name: note them in the contexts' shared meta."""
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """-q/-v/--color may come before or after the command name: note them in the contexts' shared
+    meta, with where they came from; the command line wins over a RECONCILER_* variable."""
     if value:
-        ctx.meta[f"reconciler.{param.name}"] = True
+        from click.core import ParameterSource
+
+        key = f"reconciler.{param.name}"
+        from_cli = ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE
+        earlier = ctx.meta.get(key)
+        if from_cli or earlier is None or earlier[1] != "cli":
+            ctx.meta[key] = (value, "cli" if from_cli else "env")
     return value
 
 
-VERBOSITY = (
-    (("-q", "--quiet"), "RECONCILER_QUIET", "Only errors. Output asked for with --format json/markdown/github, "
-                                            "and files (--out, --report, --metrics-file), are still written."),
-    (("-v", "--verbose"), "RECONCILER_VERBOSE", "More detail on stderr: the store, timings per stage."),
+COMMON_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("-q", "--quiet"), {"is_flag": True, "envvar": "RECONCILER_QUIET",
+                         "help": "Only errors, for every command. Output asked for with --format, and files "
+                                 "(--out, --report, --metrics-file), are still written."}),
+    (("-v", "--verbose"), {"is_flag": True, "envvar": "RECONCILER_VERBOSE",
+                           "help": "More detail on stderr: the store, timings per stage."}),
+    (("--color",), {"type": click.Choice(["auto", "always", "never"]), "envvar": "RECONCILER_COLOR",
+                    "help": "Colour: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR or "
+                            "CLICOLOR_FORCE force it), always, never.  [default: auto]"}),
 )
 
 
 def verbosity_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """-q/--quiet and -v/--verbose, on the group and on each command."""
-    for decls, envvar, text in reversed(VERBOSITY):
-        func = click.option(*decls, is_flag=True, expose_value=False, callback=_remember, envvar=envvar,
-                            show_envvar=True, help=text)(func)
+    """-q/--quiet, -v/--verbose and --color, on the group and on each command."""
+    for decls, attrs in reversed(COMMON_OPTIONS):
+        func = click.option(*decls, expose_value=False, callback=_remember, show_envvar=True, **attrs)(func)
     return func
 
 
@@ -108,19 +121,28 @@ class Group(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         if not any(p.name == "quiet" for p in cmd.params):
-            cmd.params += [click.Option(list(decls), is_flag=True, expose_value=False, callback=_remember,
-                                        envvar=envvar, show_envvar=True, help=text)
-                           for decls, envvar, text in VERBOSITY]
+            cmd.params += [click.Option(list(decls), expose_value=False, callback=_remember, show_envvar=True,
+                                        **attrs) for decls, attrs in COMMON_OPTIONS]
         super().add_command(cmd, name)
 
 
 def _verbosity() -> int:
-    """-1 quiet, 0 normal, 1 verbose."""
+    """-1 quiet, 0 normal, 1 verbose. -q and -v from the same place are a usage error; from the
+    command line and a variable, the command line wins."""
     meta = click.get_current_context().meta
-    quiet, verbose = meta.get("reconciler.quiet", False), meta.get("reconciler.verbose", False)
+    quiet, verbose = meta.get("reconciler.quiet"), meta.get("reconciler.verbose")
     if quiet and verbose:
-        raise click.UsageError("--quiet and --verbose cannot be used together")
+        if quiet[1] != verbose[1]:
+            return -1 if quiet[1] == "cli" else 1
+        where = "" if quiet[1] == "cli" else " (RECONCILER_QUIET and RECONCILER_VERBOSE are both set)"
+        raise click.UsageError(f"--quiet and --verbose cannot be used together{where}")
     return -1 if quiet else 1 if verbose else 0
+
+
+def _note(text: str) -> None:
+    """A warning or a note on stderr; -q leaves only errors."""
+    if _verbosity() >= 0:
+        _err(text)
 
 
 def _outlive(value: Any) -> None:
@@ -304,12 +326,13 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -
     _outlive(result)
     _detail(f"validated {len(result.documents)} documents in {result.files} files "
             f"in {time.monotonic() - started:.2f} s")
-    if fmt == "text":
-        _show_diagnostics(result, strict)
-    else:
-        from reconciler.render.reports import render_validation
+    from reconciler.render.reports import render_validation
+    from reconciler.render.text import diagnostics_summary
 
-        _out(render_validation(result, fmt, strict))
+    quiet = _verbosity() < 0
+    _out(render_validation(result, fmt, strict, quiet, _style(sys.stdout)))
+    if not quiet or not result.ok(strict):
+        _err(diagnostics_summary(result.errors, result.warnings, result.files))
     return EXIT_OK if result.ok(strict) else EXIT_ERROR
 
 
@@ -398,7 +421,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
 
         _err(render_diagnostics(diagnostics, _style(sys.stderr)))
     if out_file and not save_plan(result, store.url, out_file):
-        _err(f"Warning: {out_file} is not signed (no RECONCILER_PLAN_KEY or RECONCILER_ENCRYPTION_KEY): "
+        _note(f"Warning: {out_file} is not signed (no RECONCILER_PLAN_KEY or RECONCILER_ENCRYPTION_KEY): "
              "it can be read, but `apply` refuses it\n")
     if fmt == "json":
         from reconciler.render import to_json_text
@@ -420,7 +443,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
         _out("\n")
         _show_cost(cost_report, fmt)
     elif cost_report is not None:
-        _err("Note: --cost is not part of the json plan; `reconciler cost --format json` prints it\n")
+        _note("Note: --cost is not part of the json plan; `reconciler cost --format json` prints it\n")
     if result.refusal:
         return EXIT_ERROR
     drift = not result.empty or (bool(result.unmanaged) and not ignore_unmanaged)
@@ -451,6 +474,10 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
               show_envvar=True,
               help="Write Prometheus text-format metrics of the run, failed runs too (for "
                    "node-exporter's textfile collector: name it *.prom).")
+@click.option("--progress-interval", type=Seconds(min_open=True), default=10.0, show_default=True,
+              envvar="RECONCILER_PROGRESS_INTERVAL", show_envvar=True, expose_value=False,
+              callback=lambda ctx, param, value: ctx.meta.__setitem__("reconciler.progress_interval", value),
+              help="Off a terminal (CI logs): seconds between `Still applying...` lines.")
 @verbosity_options
 def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int, select: tuple[str, ...],
           rotate_secrets: bool, strict: bool, report_file: str | None, lock_timeout: float, fmt: str,
@@ -459,8 +486,9 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
 
     Secrets are read from their references before the first write; a missing
     one fails the apply with nothing written. Re-running with nothing changed
-    writes nothing. On a terminal, progress shows on stderr; with -q and the
-    text format, nothing is printed unless the apply fails.
+    writes nothing. Progress goes to stderr: on a terminal one line rewritten
+    in place, in a log a line every --progress-interval seconds. With -q and
+    the text format, nothing is printed unless the apply fails.
     """
     import time
 
@@ -502,14 +530,17 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
 
     from reconciler.plan import PlanOptions
     from reconciler.planfile import is_plan_file, write_atomic
-    from reconciler.progress import Progress
+    from reconciler.progress import LogProgress, Progress
     from reconciler.render import to_json_text
     from reconciler.render.text import render_plan, render_report
     from reconciler.run import InvalidManifests, apply_manifests, apply_saved
     from reconciler.secrets import SecretResolver
 
     resolver = SecretResolver()
-    progress = Progress(_err) if sys.stderr.isatty() and _verbosity() >= 0 else None
+    progress: Progress | LogProgress | None = None
+    if _verbosity() >= 0:
+        interval = click.get_current_context().meta.get("reconciler.progress_interval", 10.0)
+        progress = Progress(_err) if sys.stderr.isatty() else LogProgress(_err, interval)
     store = _open_observed(store_url, progress.start if progress else None)
     started = time.monotonic()
     try:
@@ -619,7 +650,7 @@ def rekey(store_url: str) -> int:
         moved = rekey_store()
     finally:
         store.close()
-    _err(f"Re-encrypted {moved} secret(s) with the first key of RECONCILER_ENCRYPTION_KEY.\n")
+    _note(f"Re-encrypted {moved} secret(s) with the first key of RECONCILER_ENCRYPTION_KEY.\n")
     return EXIT_OK
 
 
@@ -699,7 +730,7 @@ def export(store_url: str, out_dir: str | None) -> int:
             counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
             _err(f"Wrote {len(written)} files to {out_dir} ({counts})\n")
     for note in result.notes:
-        _err(f"Warning: {note}\n")
+        _note(f"Warning: {note}\n")
     if result.derived and _verbosity() >= 0:
         _err("The store recorded no reference for these secrets; the manifests name these variables "
              "(set them before apply):\n")
@@ -726,9 +757,9 @@ def import_env_command(env_file: str | None, out_dir: str | None) -> int:
     result = import_env(read_env_file(env_file) if env_file else os.environ)
     _emit_manifests(result.files(), out_dir)
     for warning in result.warnings:
-        _err(f"Warning: {warning}\n")
+        _note(f"Warning: {warning}\n")
     commands = result.split_commands(env_file)
-    if commands:
+    if commands and _verbosity() >= 0:
         _err("Some keys are comma-separated lists in one variable; a secret reference names one key.\n"
              "Before `reconciler apply`, split them into the variables the manifests reference:\n\n")
         _err("".join(f"  {line}\n" for line in commands))
@@ -791,7 +822,7 @@ def show(plan_file: str, fmt: str) -> int:
         from reconciler.render.text import render_plan
 
         _out(render_plan(result, _style(sys.stdout)))
-    _err(f"{plan_file}: made for {store_url or 'no store'}; signature: {signature}\n")
+    _note(f"{plan_file}: made for {store_url or 'no store'}; signature: {signature}\n")
     return EXIT_OK
 
 

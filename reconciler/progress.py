@@ -1,4 +1,5 @@
-"""Progress of a long apply: `[i/n] action id`, one line rewritten as changes complete.
+"""Progress of a long apply: on a terminal `[i/n] action id`, one line rewritten as changes
+complete; in a log (CI, cron) a line every few seconds with counts and elapsed time.
 
 Stores report each change through a `ProgressCallback` as it completes (the
 SQL stores after their commit, all at once; the Coder store as it goes), but
@@ -10,6 +11,7 @@ terminal: the CLI injects the writer.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -43,6 +45,51 @@ class Progress:
     def finish(self) -> None:
         if self.total:
             self._write(CLEAR_LINE)
+
+
+class LogProgress:
+    """Off a terminal: nothing for a short apply, then every `interval` seconds one line,
+    `Still applying... [12/340 done, 20s elapsed]`, whether or not a change completed since
+    (a slow request, or a SQL store whose count runs up only after its commit)."""
+
+    def __init__(self, write: Callable[[str], None], interval: float = 10.0) -> None:
+        self._write = write
+        self.interval = interval
+        self.total = self.done = self.not_applied = 0
+        self._started = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, total: int) -> None:
+        with self._lock:
+            self.total, self.done, self.not_applied = total, 0, 0
+        self._started = time.monotonic()
+        if total and self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="reconciler-progress", daemon=True)
+            self._thread.start()
+
+    def __call__(self, result: ChangeResult) -> None:
+        with self._lock:
+            self.done += 1
+            self.not_applied += result.status != APPLIED
+
+    def line(self) -> str:
+        with self._lock:
+            done, total, not_applied = self.done, self.total, self.not_applied
+        elapsed = int(time.monotonic() - self._started)
+        extra = f", {not_applied} not applied" if not_applied else ""
+        return f"Still applying... [{done}/{total} done{extra}, {elapsed}s elapsed]\n"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._write(self.line())
+
+    def finish(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class ObservedStore:

@@ -128,11 +128,11 @@ def test_quiet_prints_only_errors(tmp_path: Path) -> None:
     warned = run_cli("validate", "-q", str(tmp_path), env=env)
     assert (warned.returncode, warned.stderr) == (0, "")
     strict = run_cli("validate", "-q", "--strict", str(tmp_path), env=env)  # warnings are errors now
-    assert strict.returncode == 1 and "warning RC" in strict.stderr
+    assert strict.returncode == 1 and "warning RC" in strict.stdout
     (tmp_path / "bad.yaml").write_text(ERROR)
     failed = run_cli("validate", str(tmp_path), env={**env, "RECONCILER_QUIET": "1"})
     assert failed.returncode == 1
-    assert "bad.yaml:6:13: error" in failed.stderr and "warning" not in failed.stderr.split("\n")[0]
+    assert "bad.yaml:6:13: error" in failed.stdout and "warning" not in failed.stdout
     assert "warn.yaml" not in failed.stderr and "1 error, 1 warning" in failed.stderr
 
 

@@ -48,15 +48,15 @@ def test_text_diagnostics_point_at_file_line_column(tmp_path: Path) -> None:
     bad.write_text(BAD_URL)
     result = run_cli("validate", str(tmp_path))
     assert result.returncode == 1
-    assert f"{bad}:7:13: error RC307 " in result.stderr
+    assert f"{bad}:7:13: error RC307 " in result.stdout
     assert "\x1b[" not in result.stderr  # no colour when not on a TTY
 
 
-def test_json_goes_to_stdout_alone(tmp_path: Path) -> None:
+def test_json_goes_to_stdout_the_summary_to_stderr(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(BAD_URL)
     result = run_cli("validate", str(tmp_path), "--format", "json")
     assert result.returncode == 1
-    assert result.stderr == ""
+    assert result.stderr == "1 error, 0 warnings in 1 file.\n"
     data = json.loads(result.stdout)
     assert data["format_version"] == "1" and data["valid"] is False
     (diag,) = data["diagnostics"]
@@ -84,7 +84,7 @@ def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(WARN_ONLY)
     assert run_cli("validate", str(tmp_path)).returncode == 0
     strict = run_cli("validate", str(tmp_path), "--strict")
-    assert strict.returncode == 1 and "RC304" in strict.stderr
+    assert strict.returncode == 1 and "RC304" in strict.stdout
     assert run_cli("validate", str(tmp_path), env={"RECONCILER_STRICT": "1"}).returncode == 1
 
 
@@ -105,7 +105,7 @@ def test_usage_errors_exit_1_never_2(tmp_path: Path) -> None:
 
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     result = run_cli("validate", str(tmp_path / "nope"))
-    assert result.returncode == 1 and "RC101" in result.stderr
+    assert result.returncode == 1 and "RC101" in result.stdout
 
 
 def test_schema_command_prints_and_writes(tmp_path: Path) -> None:

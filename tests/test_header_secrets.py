@@ -38,7 +38,7 @@ def test_a_reference_only_for_a_credential_header(tmp_path: Path) -> None:
     assert run_cli("validate", str(root)).returncode == 0
     (root / "p.yaml").write_text((PROVIDER % "Acme").replace("X-Title: Acme", "X-Title: {env: T}"))
     done = run_cli("validate", str(root))
-    assert done.returncode == 1 and "RC417" in done.stderr and "does not say it is a" in done.stderr
+    assert done.returncode == 1 and "RC417" in done.stdout and "does not say it is a" in done.stdout
 
 
 def test_sql_stores_keep_it_encrypted_and_see_it_change(backend: Backend, tmp_path: Path) -> None:

@@ -100,9 +100,9 @@ def test_special_files_are_refused_never_read(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
     done = run_cli("validate", str(tmp_path), timeout=30)
-    assert done.returncode == 1 and "FIFO" in done.stderr and "not a regular file" in done.stderr
+    assert done.returncode == 1 and "FIFO" in done.stdout and "not a regular file" in done.stdout
     done = run_cli("validate", str(fifo), timeout=30)
-    assert done.returncode == 1 and "FIFO" in done.stderr
+    assert done.returncode == 1 and "FIFO" in done.stdout
     fifo.unlink()
 
     manifests = example_manifests(tmp_path / "m")
@@ -218,7 +218,7 @@ def test_a_key_given_as_an_env_name_is_refused_unechoed(tmp_path: Path, name: st
     (tmp_path / "p.yaml").write_text("apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: p}\nspec:\n"
                                      f"  type: openai\n  api_keys: [{{env: {name}}}]\n")
     done = run_cli("validate", str(tmp_path))
-    assert done.returncode == 1 and "looks like a key" in done.stderr
+    assert done.returncode == 1 and "looks like a key" in done.stdout
     assert "CANARY" not in done.stdout + done.stderr
     ok = tmp_path / "q.yaml"
     ok.write_text("apiVersion: reconciler/v1\nkind: Provider\nmetadata: {name: q}\nspec:\n"

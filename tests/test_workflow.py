@@ -466,7 +466,7 @@ def test_pre_commit_hook_validates_the_manifest_set_fast(tmp_path: Path) -> None
     assert elapsed < 3.0, f"the hook took {elapsed:.2f} s"
     (ws.repo / "models" / "openai.yaml").write_text("apiVersion: reconciler/v1\nkind: Model\n")
     result = ws.bash(command, {})
-    assert result.returncode == 1 and "./models/openai.yaml:1:1: error RC201" in result.stderr
+    assert result.returncode == 1 and "./models/openai.yaml:1:1: error RC201" in result.stdout
 
 
 def test_validate_takes_files_as_arguments(tmp_path: Path) -> None:
@@ -476,7 +476,7 @@ def test_validate_takes_files_as_arguments(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "in 3 files" in result.stderr
     model_alone = ws.bash("reconciler validate models/openai.yaml", {})
-    assert model_alone.returncode == 1 and "RC402" in model_alone.stderr  # why the hook checks the set
+    assert model_alone.returncode == 1 and "RC402" in model_alone.stdout  # why the hook checks the set
 
 
 

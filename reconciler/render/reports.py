@@ -106,11 +106,17 @@ def render_sarif(diagnostics: list[Diagnostic], version: str) -> dict[str, Any]:
     }
 
 
-def render_validation(result: Any, fmt: str, strict: bool) -> str:
-    """`validate --format json|github|sarif|gitlab`: the text written to stdout."""
+def render_validation(result: Any, fmt: str, strict: bool, quiet: bool, style: Any) -> str:
+    """What `validate --format F` writes to stdout: the diagnostics, in every format (the summary
+    line goes to stderr). Text with `quiet` keeps only those that fail the run."""
     from reconciler import __version__
     from reconciler.render import to_json_text
 
+    if fmt == "text":
+        from reconciler.render.text import render_diagnostics
+
+        failing = [d for d in result.diagnostics if strict or d.severity == ERROR]
+        return render_diagnostics(failing if quiet else result.diagnostics, style)
     if fmt == "github":
         from reconciler.render.github import render_annotations
 
