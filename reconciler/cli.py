@@ -267,6 +267,12 @@ def _open_observed(store_url: str, on_apply: Callable[[int], None] | None = None
 
     started = time.monotonic()
     store = ObservedStore(_open(store_url, read_only), on_apply)
+    if read_only:
+        from reconciler.stores import missing_store_note
+
+        note = missing_store_note(store_url)
+        if note:
+            _note(f"Note: {note}\n")
     _detail(f"store: {store.url} (opened in {time.monotonic() - started:.2f} s)")
     return store
 
@@ -342,7 +348,7 @@ def _show_diagnostics(result: Any, strict: bool) -> None:
 
     quiet = _verbosity() < 0
     failing = [d for d in result.diagnostics if strict or d.severity == "error"]
-    _err(render_diagnostics(failing if quiet else result.diagnostics, _style(sys.stderr)))
+    _err(render_diagnostics(failing if quiet else result.diagnostics, _style(sys.stderr), result.source_lookup()))
     if failing or not quiet:
         _err(diagnostics_summary(result.errors, result.warnings, result.files))
 
@@ -627,8 +633,10 @@ def history(store_url: str, limit: int, fmt: str) -> int:
         for result in entry["results"]:
             statuses[result["status"]] = statuses.get(result["status"], 0) + 1
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no changes"
+        source = (f"  commit {entry['commit'][:12]}" if entry.get("commit") else "") + (
+            f"  run {entry['run_url']}" if entry.get("run_url") else "")
         _out(f"#{entry['id']}  {entry['started_at']}  {entry['who']}  "
-             f"reconciler {entry['tool_version']}  {counts}\n")
+             f"reconciler {entry['tool_version']}  {counts}{source}\n")
     return EXIT_OK
 
 

@@ -108,26 +108,28 @@ def _prices(
 ) -> dict[Key, tuple[Record, Meta]]:
     """Each priced key's four fields, filled from: the model's pricing, the catalogs, the price book.
 
-    Conflicts between manifests are validation errors; here the first layer wins.
-    A key with no price at all is left out (there is nothing to write).
+    A catalog's `spec.priority` orders the layers (models' own pricing counts as 0; the highest
+    first, ties in file order). Conflicts within a priority are validation errors; here the first
+    layer that names a field wins. A key with no price at all is left out (there is nothing to write).
     """
-    layers: dict[Key, list[dict[str, Any]]] = {}
+    layers: dict[Key, list[tuple[int, dict[str, Any]]]] = {}
     metas: dict[Key, Meta] = {}
     for m in manifests.models:
         ptype = provider_types.get(m.provider)
         if ptype is None:
             continue
         key: Key = (ptype, m.model)
-        layers.setdefault(key, []).append(m.pricing if m.book is None else from_book(book.get(key), m.book))
+        layers.setdefault(key, []).append((0, m.pricing if m.book is None else from_book(book.get(key), m.book)))
         metas.setdefault(key, m.meta)
     catalog_meta = {id(meta.doc): meta for meta in manifests.catalogs}
     for entry in manifests.prices:
         key = (entry.provider, entry.model)
-        layers.setdefault(key, []).append(entry.fields)
+        layers.setdefault(key, []).append((entry.priority, entry.fields))
         metas.setdefault(key, catalog_meta[id(entry.doc)])
     out: dict[Key, tuple[Record, Meta]] = {}
-    for key, given in layers.items():
+    for key, ranked in layers.items():
         chosen: dict[str, Any] = {}
+        given = [fields for _, fields in sorted(ranked, key=lambda layer: -layer[0])]  # stable: ties keep file order
         for layer in given:
             for name, value in layer.items():
                 chosen.setdefault(name, value)  # the first layer that names a field wins

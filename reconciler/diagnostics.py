@@ -11,7 +11,8 @@ WARNING = "warning"
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
-    """A problem at `file:line:column`; `path` is the document path (`spec.base_url`)."""
+    """A problem at `file:line:column`; `path` is the document path (`spec.base_url`). Line and
+    column are 0 when the problem is the path itself (it does not exist, cannot be read)."""
 
     file: str
     line: int
@@ -20,6 +21,11 @@ class Diagnostic:
     code: str
     message: str
     path: str = ""
+
+    @property
+    def where(self) -> str:
+        """`file:line:column`, or the file alone for a problem with the path itself (line 0)."""
+        return f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 SECRET_FILE_BYTES = 64 * 1024  # a key, a token, a password
 DATA_FILE_BYTES = 64 * 1024 * 1024  # a price list, an env file
@@ -54,3 +55,19 @@ def _kind(mode: int) -> str:
 
 def _size(cap: int) -> str:
     return f"{cap // (1024 * 1024)} MiB" if cap >= 1024 * 1024 else f"{cap // 1024} KiB"
+
+
+def text_lookup(known: dict[str, str] | None = None, cap: int = DATA_FILE_BYTES) -> Callable[[str], str | None]:
+    """A file's text by name, for showing source lines: from `known` (texts already loaded), else
+    read once (a regular file, UTF-8, under `cap`); None when it cannot be had."""
+    texts: dict[str, str | None] = dict(known or {})
+
+    def lookup(path: str) -> str | None:
+        if path not in texts:
+            try:
+                texts[path] = read_regular(path, cap).decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                texts[path] = None
+        return texts[path]
+
+    return lookup

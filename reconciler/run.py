@@ -18,6 +18,7 @@ from reconciler.diagnostics import sort_diagnostics
 from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
 from reconciler.planfile import load_plan
+from reconciler.provenance import run_source
 from reconciler.secrets import SecretResolver
 from reconciler.state import State
 from reconciler.stores.base import ProgressCallback, RunInfo, Store
@@ -119,7 +120,7 @@ def apply_manifests(
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
         outcome = make_plan(paths, store, options, resolver, strict)
-        run = RunInfo(holder, __version__, outcome.plan.to_history())
+        run = RunInfo(holder, __version__, outcome.plan.to_history(), run_source(paths))
         return outcome, apply_plan(outcome.plan, store, resolver, run, progress)
 
 
@@ -154,7 +155,7 @@ def apply_saved(
         problems += [f"{cause} ({_listed(ids)})" for cause, ids in sorted(store.refusals(plan.changes).items())]
         if problems:
             raise PlanFileError(f"{path} is refused, nothing was applied:\n  " + "\n  ".join(problems))
-        run = RunInfo(holder, __version__, plan.to_history())
+        run = RunInfo(holder, __version__, plan.to_history(), run_source([]))
         return plan, apply_plan(plan, store, resolver, run, progress)
 
 

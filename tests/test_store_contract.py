@@ -440,7 +440,8 @@ def test_each_apply_is_recorded_in_the_history(store: SqlStore) -> None:
     seen: list[ChangeResult] = []
     first = store.apply(creates(objects), SECRETS, RUN, seen.append)
     assert seen == first and [r.status for r in first] == ["applied"] * len(first)
-    run = RunInfo(who="alice@laptop", tool_version="9.9.9", plan={"format_version": "1", "n": 2})
+    run = RunInfo(who="alice@laptop", tool_version="9.9.9", plan={"format_version": "1", "n": 2},
+                  source={"commit": "a" * 40, "run_url": "https://ci.example.com/acme/runs/7"})
     settings = objects[SETTINGS][SETTINGS_KEY]
     change = Change(UPDATE, SETTINGS, SETTINGS_KEY, settings, {"allow_users": False})
     second = store.apply([change], {}, run)
@@ -448,6 +449,8 @@ def test_each_apply_is_recorded_in_the_history(store: SqlStore) -> None:
     assert newest["id"] > oldest["id"]
     assert (newest["who"], newest["tool_version"]) == ("alice@laptop", "9.9.9")
     assert newest["plan"] == run.plan
+    assert (newest["commit"], newest["run_url"]) == ("a" * 40, "https://ci.example.com/acme/runs/7")
+    assert (oldest["commit"], oldest["run_url"]) == (None, None)
     assert newest["results"] == [{"id": r.change.id, "action": r.change.action, "status": "applied"} for r in second]
     assert oldest["results"] == [{"id": r.change.id, "action": r.change.action, "status": "applied"} for r in first]
     assert oldest["who"] == "tester@ci"

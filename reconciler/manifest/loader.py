@@ -222,10 +222,10 @@ def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
         elif os.path.exists(given) or given == "-":  # a FIFO or a device is refused when read, not hung on
             files.append(given)
         else:
-            problems.append(_file_diag(given, "RC101", "no such file or directory"))
+            problems.append(_path_diag(given, "RC101", "no such file or directory"))
     if not files and not problems:
         where = ", ".join(paths) or "."
-        problems.append(_file_diag(where, "RC115", f"no .yaml or .yml files under {where}"))
+        problems.append(_path_diag(where, "RC115", f"no .yaml or .yml files under {where}"))
     return files, problems
 
 
@@ -268,7 +268,7 @@ def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
     except OSError as exc:
         if exc.errno == errno.EFBIG:
             return [], [_file_diag(path, "RC102", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
-        return [], [_file_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
+        return [], [_path_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
     return load_bytes(raw, path)
 
 
@@ -586,6 +586,11 @@ def _diag(path: str, line: int, column: int, code: str, message: str) -> Diagnos
 
 def _file_diag(path: str, code: str, message: str) -> Diagnostic:
     return _diag(path, 1, 1, code, message)
+
+
+def _path_diag(path: str, code: str, message: str) -> Diagnostic:
+    """A problem with the path itself: no line or column to point at (both 0)."""
+    return _diag(path, 0, 0, code, message)
 
 
 def documents_of_kind(documents: Iterable[Document], kind: str) -> list[Document]:

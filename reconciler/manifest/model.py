@@ -117,6 +117,7 @@ class PriceEntry:
     provider: str  # a provider type
     model: str
     fields: dict[str, Any]  # only the fields the entry gives; values as written
+    priority: int = 0  # the catalog's spec.priority: the highest that gives a field wins
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ def build_manifests(documents: list[Document]) -> Manifests:
             out.catalogs.append(meta)
             for index, entry in enumerate(spec.get("prices") or []):
                 fields = {k: entry[k] for k in ("input", "output", "cache_read", "cache_write") if k in entry}
-                out.prices.append(PriceEntry(doc, index, entry["provider"], entry["model"], fields))
+                priority = spec.get("priority", 0)
+                out.prices.append(PriceEntry(doc, index, entry["provider"], entry["model"], fields, priority))
         elif kind == "Overrides":
             contexts = {
                 ctx: {"model": value["model"], "reasoning_effort": value.get("reasoning_effort")}

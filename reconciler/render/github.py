@@ -19,6 +19,9 @@ def render_annotations(diagnostics: list[Diagnostic]) -> str:
     for d in diagnostics:
         level = "error" if d.severity == "error" else "warning"
         # GitHub matches `file` to the pull request's paths: `providers/a.yaml`, not `./providers/a.yaml`
-        props = f"file={_property(report_path(d.file))},line={d.line},col={d.column},title={_property(d.code)}"
+        props = f"file={_property(report_path(d.file))}"
+        if d.line > 0:
+            props += f",line={d.line},col={d.column}"
+        props += f",title={_property(d.code)}"
         lines.append(f"::{level} {props}::{_data(d.message)}")
     return "".join(line + "\n" for line in lines)

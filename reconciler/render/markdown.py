@@ -65,7 +65,7 @@ def _head(plan: Plan, diagnostics: Sequence[Diagnostic], title: str) -> str:
         out += _callout("WARNING", "**Warnings:**", [_inline(n) for n in plan.notes])
     warnings = [d for d in diagnostics if d.severity != "error"]
     if warnings:
-        lines = [f"{_code(f'{d.file}:{d.line}')} {d.code} {_inline(d.message)}" for d in warnings]
+        lines = [f"{_code(f'{d.file}:{d.line}' if d.line else d.file)} {d.code} {_inline(d.message)}" for d in warnings]
         out += _callout("WARNING", "**Validation warnings:**", lines)
     if plan.unverifiable:
         refs = ", ".join(_capped([_code(r) for r in sorted(set(plan.unverifiable))], LIST_CAP))

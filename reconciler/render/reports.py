@@ -116,7 +116,7 @@ def render_validation(result: Any, fmt: str, strict: bool, quiet: bool, style: A
         from reconciler.render.text import render_diagnostics
 
         failing = [d for d in result.diagnostics if strict or d.severity == ERROR]
-        return render_diagnostics(failing if quiet else result.diagnostics, style)
+        return render_diagnostics(failing if quiet else result.diagnostics, style, result.source_lookup())
     if fmt == "github":
         from reconciler.render.github import render_annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from reconciler.apply import ApplyReport
@@ -32,11 +33,18 @@ VERB = {
 }
 
 
-def render_diagnostics(diagnostics: list[Diagnostic], style: Style) -> str:
+def render_diagnostics(diagnostics: list[Diagnostic], style: Style,
+                       source: Callable[[str], str | None] | None = None) -> str:
+    """One line per diagnostic; with `source` (a file's text by name), the offending line under it
+    with a caret at the column, as compilers print them."""
+    from reconciler.render.excerpt import excerpt
+
     out = []
     for d in diagnostics:
         level = style(d.severity, "red" if d.severity == "error" else "yellow")
-        out.append(f"{d.file}:{d.line}:{d.column}: {level} {style(d.code, 'bold')} {d.message}\n")
+        out.append(f"{d.where}: {level} {style(d.code, 'bold')} {d.message}\n")
+        if source is not None:
+            out.append(excerpt(d, source, style))
     return "".join(out)
 
 

@@ -46,7 +46,26 @@ def open_store(url: str, **options: Any) -> Store:
         from reconciler.stores.coder import CoderStore
 
         return CoderStore(url, **options)
+    if not scheme:
+        shown = redact_store_url(url)
+        raise UsageError(
+            f"{shown!r} is not a store URL: for a SQLite file write sqlite:///{shown} "
+            "(sqlite:/// then the path, relative or absolute); else postgresql://… or coder+https://host"
+        )
     raise UsageError(
-        f"unsupported store URL scheme {scheme or redact_store_url(url)!r}: "
-        "use sqlite:///path.db, postgresql://… or coder+https://host"
+        f"unsupported store URL scheme {scheme!r}: use sqlite:///path.db, postgresql://… or coder+https://host"
     )
+
+
+def missing_store_note(url: str) -> str | None:
+    """For a SQLite URL whose file does not exist, what a read of it means: an empty store, which a
+    mistyped path would also give. None for every other store."""
+    if not url.lower().startswith("sqlite:///"):
+        return None
+    from reconciler.stores.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    if path.exists() or path.is_symlink():
+        return None
+    return (f"no SQLite store at {path} (from {redact_store_url(url)}): read as an empty store, which the "
+            "first apply creates; if you expected one, check --store (RECONCILER_STORE)")

@@ -33,6 +33,7 @@ class RunInfo:
     who: str
     tool_version: str
     plan: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)  # the manifests' git commit, the CI run's URL
 
 
 ProgressCallback = Callable[[ChangeResult], None]

@@ -660,7 +660,8 @@ class SqlStore:
             tx.execute(
                 "INSERT INTO history (started_at, finished_at, who, tool_version, plan, results)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (started, _now(), run.who, run.tool_version, _dump(run.plan),
+                (started, _now(), run.who, run.tool_version,
+                 _dump({**run.plan, "source": run.source} if run.source else run.plan),
                  _dump([_history_result(result) for result in results])),
             )
         if progress is not None:
@@ -720,11 +721,15 @@ class SqlStore:
                 " ORDER BY id DESC LIMIT ?",
                 (limit,),
             )
-        return [
-            {"id": row[0], "started_at": row[1], "finished_at": row[2], "who": row[3],
-             "tool_version": row[4], "plan": json.loads(row[5]), "results": json.loads(row[6])}
-            for row in rows
-        ]
+        out = []
+        for row in rows:
+            plan = json.loads(row[5])
+            source = plan.pop("source", None) if isinstance(plan, dict) else None  # kept beside the plan
+            source = source if isinstance(source, dict) else {}
+            out.append({"id": row[0], "started_at": row[1], "finished_at": row[2], "who": row[3],
+                        "tool_version": row[4], "commit": source.get("commit"), "run_url": source.get("run_url"),
+                        "plan": plan, "results": json.loads(row[6])})
+        return out
 
 
 def _history_result(result: ChangeResult) -> dict[str, Any]:

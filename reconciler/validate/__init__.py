@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,12 @@ class ValidationResult:
 
     def ok(self, strict: bool = False) -> bool:
         return not self.diagnostics if strict else self.errors == 0
+
+    def source_lookup(self) -> Callable[[str], str | None]:
+        """A file's text by name, for the source lines under text diagnostics."""
+        from reconciler.files import text_lookup
+
+        return text_lookup({d.file: d.source.text for d in self.documents if d.source is not None})
 
 
 PARALLEL_MIN_FILES = 400  # below this, starting worker processes costs more than they save

@@ -82,6 +82,7 @@ _CODES = [
     Code("RC425", "moved-from", ERROR, "reconciler/moved-from is not <provider>/<model> of another model"),
     Code("RC426", "aws-region", ERROR, "a Claude Platform for AWS region is not an AWS region name"),
     Code("RC427", "option-value-undocumented", WARNING, "a provider option value is outside its documented set"),
+    Code("RC428", "effort-not-sent", WARNING, "a reasoning effort the model's provider family is not sent"),
     # plan time, against the store's price book
     Code("RC501", "price-none", WARNING, "an enabled model has no price in the manifests, the store or its book"),
     Code("RC502", "price-openai-compat", WARNING, "an openai-compat model has no price (no book covers them)"),

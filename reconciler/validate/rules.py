@@ -583,6 +583,45 @@ def _effort_problem(effort: str, model: Model) -> str:
     return ""
 
 
+# Efforts Coder sends per provider family (coderd/x/chatd/chatprovider: ReasoningEffortFromChat, and
+# chatopenai.ReasoningEffortFromChat for openai, azure and openai-compat); any other level is not sent
+# and the model reasons at its provider's default.
+EFFORTS_SENT = {
+    ("openai", "azure", "openai-compat"): ("minimal", "low", "medium", "high", "xhigh"),
+    ("anthropic", "bedrock"): ("low", "medium", "high", "xhigh", "max"),
+    ("openrouter",): ("low", "medium", "high"),
+    ("vercel",): ("none", "minimal", "low", "medium", "high", "xhigh"),
+}
+
+
+def _efforts_sent(provider_type: str) -> tuple[str, ...] | None:
+    return next((sent for types, sent in EFFORTS_SENT.items() if provider_type in types), None)
+
+
+def _effort_dropped(effort: Any, provider: Provider) -> str:
+    sent = _efforts_sent(provider.type)
+    if sent is None or effort not in EFFORTS or effort in sent:
+        return ""
+    return (f"reasoning_effort {effort!r} is not sent to {provider.type} models (Coder sends only "
+            f"{', '.join(sent)}): it becomes the provider's default effort; pick one of those")
+
+
+def efforts_the_family_takes(m: Manifests) -> Iterator[Diagnostic]:
+    providers = {p.name: p for p in m.providers}
+    for model, provider in _model_provider(m):
+        effort = (model.config.get("reasoning_effort") or {}).get("default")
+        message = _effort_dropped(effort, provider)
+        if message:
+            yield model.meta.doc.diagnostic("RC428", message, ("spec", "config", "reasoning_effort", "default"))
+    for overrides, context, model in _override_targets(m):
+        provider = providers.get(model.provider)
+        effort = overrides.contexts[context].get("reasoning_effort")
+        message = _effort_dropped(effort, provider) if provider is not None else ""
+        if message:
+            path = ("spec", "contexts", context, "reasoning_effort")
+            yield overrides.meta.doc.diagnostic("RC428", message, path)
+
+
 # --- prices ----------------------------------------------------------------
 
 
@@ -595,6 +634,7 @@ class _PriceSource:
     key: tuple[str, str] | None  # (provider type, model); None when the provider is unknown
     fields: dict[str, Any]
     book: bool = False  # `pricing: book`: every field from the store's price book
+    priority: int = 0  # a catalog's spec.priority; a model's own pricing is 0
 
 
 def _price_sources(m: Manifests) -> list[_PriceSource]:
@@ -615,7 +655,8 @@ def _build_price_sources(m: Manifests) -> list[_PriceSource]:
         sources.append(_PriceSource(model.meta.doc, ("spec", "pricing"), key, model.pricing, model.book is not None))
     for entry in m.prices:
         path = ("spec", "prices", entry.index)
-        sources.append(_PriceSource(entry.doc, path, (entry.provider, entry.model), entry.fields))
+        sources.append(_PriceSource(entry.doc, path, (entry.provider, entry.model), entry.fields,
+                                    priority=entry.priority))
     return sorted(sources, key=lambda s: (s.doc.file, s.doc.index, s.path))
 
 
@@ -644,20 +685,27 @@ def _shown(micros: int | None) -> str:
 
 
 def prices_agree(m: Manifests) -> Iterator[Diagnostic]:
+    """Sources of one price field at the highest priority that gives it must agree; lower ones are
+    overridden (an imported list under local corrections)."""
+    sources = [s for s in _price_sources(m) if s.key is not None]
+    top: dict[tuple[tuple[str, str], str], int] = {}
+    for source in sources:
+        for field in source.fields:
+            slot = (source.key, field)
+            top[slot] = max(top.get(slot, source.priority), source.priority)  # type: ignore[index]
     first: dict[tuple[tuple[str, str], str], tuple[_PriceSource, int | None]] = {}
-    for source in _price_sources(m):
-        if source.key is None:
-            continue
+    for source in sources:
         for field, value in source.fields.items():
             micros, problem = _exact_price(value)
-            if problem:
-                continue  # RC410
-            original, agreed = first.setdefault((source.key, field), (source, micros))
+            if problem or source.priority != top[(source.key, field)]:  # type: ignore[index]
+                continue  # RC410, or overridden by a catalog of higher priority
+            original, agreed = first.setdefault((source.key, field), (source, micros))  # type: ignore[index]
             if original is not source and agreed != micros:
                 where = _place(original.doc, (*original.path, field))
                 message = (
-                    f"{field} price of {'/'.join(source.key)} is {_shown(micros)} here but "
-                    f"{_shown(agreed)} at {where}; give one price (or leave the field out here)"
+                    f"{field} price of {'/'.join(source.key)} is {_shown(micros)} here but "  # type: ignore[arg-type]
+                    f"{_shown(agreed)} at {where}; give one price (or leave the field out here), or "
+                    "give the catalog that should win a higher spec.priority"
                 )
                 yield source.doc.diagnostic("RC409", message, (*source.path, field))
 
@@ -726,6 +774,7 @@ RULES: list[Rule] = [
     override_model_enabled,
     override_same_organization,
     override_effort_in_range,
+    efforts_the_family_takes,
     prices_exact,
     prices_agree,
     book_pricing_alone,
