@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.provenance import run_source
+from tests.cliharness import example_manifests
 from tests.conftest import EXAMPLES, KEY_A, run_cli
 
 
@@ -154,17 +155,10 @@ def test_price_catalogs_overlap_by_priority(repo: Path, tmp_path: Path) -> None:
     assert "higher spec.priority" in equal.stdout
 
 
-def test_history_records_the_commit_and_the_ci_run(repo: Path, tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'store.db'}"
-    keys = {name: f"sk-test-{name.lower()}-0123456789" for name in (
-        "ACME_ANTHROPIC_API_KEY", "ACME_ANTHROPIC_API_KEY_SECONDARY", "ACME_OPENAI_API_KEY",
-        "ACME_OPENAI_API_KEY_SECONDARY", "ACME_AZURE_OPENAI_API_KEY", "ACME_GEMINI_API_KEY",
-        "ACME_OPENROUTER_API_KEY", "ACME_VERCEL_AI_GATEWAY_API_KEY")}
-    key_file = tmp_path / "k"
-    key_file.write_text("sk-litellm-internal-0000000000001\n")
-    provider = repo / "providers" / "llm-internal.yaml"
-    provider.write_text(provider.read_text().replace("/run/secrets/acme-llm-internal-key", str(key_file)))
-    env = {"RECONCILER_ENCRYPTION_KEY": KEY_A, "RECONCILER_STORE": store, **keys,
+def test_history_records_the_commit_and_the_ci_run(tmp_path: Path) -> None:
+    example = example_manifests(tmp_path)
+    repo = example.path
+    env = {**example.env, "RECONCILER_STORE": f"sqlite:///{tmp_path / 'store.db'}",
            "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_SERVER_URL": "https://github.com",
            "GITHUB_REPOSITORY": "acme/gateway-config", "GITHUB_RUN_ID": "42"}
     assert run_cli("apply", ".", "-q", env=env, cwd=repo).returncode == 0

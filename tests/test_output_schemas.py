@@ -5,22 +5,19 @@ deletes and unmanaged objects, a failed apply, history with and without provenan
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from tests.conftest import EXAMPLES, KEY_A, ROOT, run_cli
+from tests.cliharness import example_manifests
+from tests.conftest import ROOT, run_cli
 from tests.fakecoder import FakeCoder, fixtures
 
 fake_coder = fixtures.fake_coder
 
 OUTPUTS = ROOT / "schemas" / "outputs"
-KEYS = ("ACME_ANTHROPIC_API_KEY", "ACME_ANTHROPIC_API_KEY_SECONDARY", "ACME_OPENAI_API_KEY",
-        "ACME_OPENAI_API_KEY_SECONDARY", "ACME_AZURE_OPENAI_API_KEY", "ACME_GEMINI_API_KEY",
-        "ACME_OPENROUTER_API_KEY", "ACME_VERCEL_AI_GATEWAY_API_KEY")
 
 
 def check(name: str, data: Any) -> None:
@@ -43,15 +40,8 @@ def test_the_schemas_refuse_what_they_should() -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    copy = tmp_path / "repo"
-    shutil.copytree(EXAMPLES, copy)
-    key_file = tmp_path / "k"
-    key_file.write_text("sk-litellm-internal-0000000000001\n")
-    provider = copy / "providers" / "llm-internal.yaml"
-    provider.write_text(provider.read_text().replace("/run/secrets/acme-llm-internal-key", str(key_file)))
-    env = {"RECONCILER_ENCRYPTION_KEY": KEY_A, "RECONCILER_STORE": f"sqlite:///{tmp_path / 'store.db'}",
-           **{name: f"sk-test-{name.lower()}-0123456789" for name in KEYS}}
-    return copy, env
+    manifests = example_manifests(tmp_path)
+    return manifests.path, {**manifests.env, "RECONCILER_STORE": f"sqlite:///{tmp_path / 'store.db'}"}
 
 
 def test_validate_json(repo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:

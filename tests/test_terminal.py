@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cliharness import example_manifests
 from tests.conftest import EXAMPLES, KEY_A, ROOT, run_cli
 from tests.fakecoder import FakeCoder, fixtures
 
@@ -140,18 +141,10 @@ def test_quiet_means_only_errors_for_every_command(tmp_path: Path) -> None:
 
 
 def test_progress_in_a_log_every_few_seconds(fake_coder: FakeCoder, tmp_path: Path) -> None:
-    manifests = tmp_path / "m"
-    shutil.copytree(EXAMPLES, manifests)
-    key_file = tmp_path / "llm-internal-key"
-    key_file.write_text("sk-litellm-internal-0000000000001\n")
-    provider = manifests / "providers" / "llm-internal.yaml"
-    provider.write_text(provider.read_text().replace("/run/secrets/acme-llm-internal-key", str(key_file)))
-    keys = {name: f"sk-test-{name.lower()}-0123456789" for name in (
-        "ACME_ANTHROPIC_API_KEY", "ACME_ANTHROPIC_API_KEY_SECONDARY", "ACME_OPENAI_API_KEY",
-        "ACME_OPENAI_API_KEY_SECONDARY", "ACME_AZURE_OPENAI_API_KEY", "ACME_GEMINI_API_KEY",
-        "ACME_OPENROUTER_API_KEY", "ACME_VERCEL_AI_GATEWAY_API_KEY")}
-    env = {"CODER_SESSION_TOKEN": fake_coder.token, "RECONCILER_STORE": "coder+" + fake_coder.url,
-           "XDG_CACHE_HOME": str(tmp_path / "cache"), **keys}
+    example = example_manifests(tmp_path)
+    manifests = example.path
+    env = {**example.env, "CODER_SESSION_TOKEN": fake_coder.token, "RECONCILER_STORE": "coder+" + fake_coder.url,
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
     fake_coder.latency = 0.05  # each request takes a while: the apply lasts well over the interval
     result = run_cli("apply", str(manifests), "--parallelism", "1", "--progress-interval", "0.3",
                      "--format", "json", env=env)
