@@ -160,3 +160,15 @@ def test_progress_in_a_log_every_few_seconds(fake_coder: FakeCoder, tmp_path: Pa
     fake_coder.latency = 0.0
     quiet = run_cli("apply", str(manifests), "-q", "--progress-interval", "0.01", env=env)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.parametrize("variable, value, option", [
+    ("RECONCILER_MAX_DELETES", "abc", "--max-deletes"),
+    ("RECONCILER_COLOR", "sometimes", "--color"),
+    ("RECONCILER_PROGRESS_INTERVAL", "nan", "--progress-interval"),
+])
+def test_an_error_about_a_value_from_a_variable_names_the_variable(variable: str, value: str, option: str) -> None:
+    command = "apply" if option == "--progress-interval" else "plan"
+    result = run_cli(command, str(EXAMPLES), "--store", "sqlite:///nowhere/s.db", env={variable: value})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Invalid value for '{option}' (env var: '{variable}')" in result.stderr, result.stderr
