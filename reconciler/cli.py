@@ -916,6 +916,25 @@ def verify(paths: tuple[str, ...], through_url: str | None, token_file: str | No
     return EXIT_OK if report.ok or warn_only else EXIT_ERROR
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the shell completion script for SHELL (commands, options, choices, paths).
+
+    \b
+      bash: echo 'eval "$(reconciler completion bash)"' >> ~/.bashrc
+      zsh:  echo 'eval "$(reconciler completion zsh)"' >> ~/.zshrc
+      fish: reconciler completion fish > ~/.config/fish/completions/reconciler.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    if complete is None:  # click knows all three; kept for a click without one of them
+        raise click.UsageError(f"no completion for {shell}")
+    _out(complete(cli, {}, "reconciler", "_RECONCILER_COMPLETE").source())
+    return EXIT_OK
+
+
 EXPLAIN_FORMATS = click.Choice(["text", "json", "markdown"])
 
 

@@ -172,3 +172,27 @@ def test_an_error_about_a_value_from_a_variable_names_the_variable(variable: str
     result = run_cli(command, str(EXAMPLES), "--store", "sqlite:///nowhere/s.db", env={variable: value})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"Invalid value for '{option}' (env var: '{variable}')" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts(shell: str) -> None:
+    result = run_cli("completion", shell)
+    assert result.returncode == 0 and "_RECONCILER_COMPLETE" in result.stdout
+    assert result.stdout.strip()
+
+
+def test_bash_completes_commands_and_choices(tmp_path: Path) -> None:
+    script = run_cli("completion", "bash").stdout
+    shim = tmp_path / "reconciler"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n')
+    shim.chmod(0o755)
+    probe = (script + '\nCOMP_WORDS=(reconciler val); COMP_CWORD=1; _reconciler_completion reconciler\n'
+             'echo "commands: ${COMPREPLY[*]}"\n'
+             'COMPREPLY=(); COMP_WORDS=(reconciler validate --format s); COMP_CWORD=3\n'
+             '_reconciler_completion reconciler\n'
+             'echo "formats: ${COMPREPLY[*]}"\n')
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(["bash", "--norc", "--noprofile", "-c", probe], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert "commands: validate" in result.stdout, result.stdout + result.stderr
+    assert "formats: sarif" in result.stdout, result.stdout + result.stderr
