@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_on_a_terminal_colour_unless_no_color_is_set(broken: Path) -> None:
 def test_a_flag_on_the_command_line_wins_over_a_variable() -> None:
     verbose = run_cli("validate", str(EXAMPLES), "-v", env={"RECONCILER_QUIET": "1"})
     assert verbose.returncode == 0, verbose.stderr
-    assert "validated 31 documents" in verbose.stderr and "All manifests are valid" in verbose.stderr
+    assert re.search(r"validated \d+ documents", verbose.stderr) and "All manifests are valid" in verbose.stderr
     quiet = run_cli("-q", "validate", str(EXAMPLES), env={"RECONCILER_VERBOSE": "1"})
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
     both_env = run_cli("validate", str(EXAMPLES), env={"RECONCILER_QUIET": "1", "RECONCILER_VERBOSE": "1"})
@@ -100,7 +101,7 @@ def test_validate_writes_diagnostics_to_stdout_and_the_summary_to_stderr(broken:
     result = run_cli("validate", str(broken), "--format", fmt)
     assert result.returncode == 1
     assert "RC307" in result.stdout and "RC307" not in result.stderr
-    assert result.stderr == "1 error, 0 warnings in 21 files.\n"
+    assert re.fullmatch(r"1 error, 0 warnings in \d+ files\.\n", result.stderr), result.stderr
     quiet = run_cli("validate", str(broken), "--format", fmt, "-q")
     assert "RC307" in quiet.stdout and quiet.stderr == result.stderr  # the failure is still said
     valid = run_cli("validate", str(EXAMPLES), "--format", fmt, "-q")
