@@ -215,9 +215,12 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 CODER_OPTIONS = "reconciler.coder_options"
 
 
-def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def coder_options(func: Callable[..., Any] | None = None, *, locking: bool = False) -> Any:
     """Options of the Coder store. Kept in the click context for `_open`, which passes them
-    to coder+https:// stores only; the commands themselves never see them."""
+    to coder+https:// stores only; the commands themselves never see them. `--lock-store` only
+    on the command that takes the apply lock (`locking`)."""
+    if func is None:
+        return lambda f: coder_options(f, locking=locking)
 
     def keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None and param.name:
@@ -232,10 +235,6 @@ def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--parallelism", type=click.IntRange(min=1, max=64), default=8, show_default=True,
                      envvar="RECONCILER_PARALLELISM", show_envvar=True, expose_value=False, callback=keep,
                      help="Coder store: how many requests run at once."),
-        click.option("--lock-store", metavar="URL", envvar="RECONCILER_LOCK_STORE", show_envvar=True,
-                     expose_value=False, callback=keep,
-                     help="Coder store: take the apply lock in this SQL store (shared by every machine "
-                          "that applies) instead of a lock file on this machine."),
         click.option("--request-timeout", type=Seconds(min_open=True), default=30.0,
                      show_default=True, envvar="RECONCILER_REQUEST_TIMEOUT", show_envvar=True,
                      expose_value=False, callback=keep,
@@ -245,6 +244,11 @@ def coder_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      expose_value=False, callback=keep,
                      help="Coder store: seconds a read or an apply may take, retries included."),
     ]
+    if locking:
+        options.append(click.option(
+            "--lock-store", metavar="URL", envvar="RECONCILER_LOCK_STORE", show_envvar=True, expose_value=False,
+            callback=keep, help="Coder store: take the apply lock in this SQL store (shared by every machine "
+                                "that applies) instead of a lock file on this machine."))
     for option in reversed(options):
         func = option(func)
     return func
@@ -469,7 +473,7 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
 @cli.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @store_option
-@coder_options
+@coder_options(locking=True)
 @plan_options
 @click.option("--report", "report_file", type=FILE_PATH, envvar="RECONCILER_REPORT",
               show_envvar=True, help="Write the apply report as JSON (each change's status).")
