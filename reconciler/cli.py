@@ -254,6 +254,89 @@ def coder_options(func: Callable[..., Any] | None = None, *, locking: bool = Fal
     return func
 
 
+PRECEDENCE = ("Each option's value comes from, first to last: the command line, its RECONCILER_* variable, "
+              "the --env environment's entry in reconciler.yaml, the project file's top level, the built-in default.")
+PROJECT = "reconciler.project"
+
+
+def _peek(args: list[str], name: str) -> str | None:
+    """The value of `name` (`--env X` or `--env=X`) among a command's raw arguments, before click parses them."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1:]
+    return None
+
+
+class ProjectCommand(click.Command):
+    """A command that reads the project file before its options, so that the project's values become
+    click's `default_map`: click takes a flag first, then its RECONCILER_* variable, then the map."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["epilog"] = kwargs.get("epilog") or PRECEDENCE
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from reconciler.errors import UsageError
+        from reconciler.project import resolve
+
+        env = _peek(args, "--env") or os.environ.get("RECONCILER_ENV") or None
+        try:
+            project = resolve(_peek(args, "--project") or os.environ.get("RECONCILER_PROJECT") or None, env)
+        except UsageError:
+            if any(a in ("-h", "--help") for a in args):
+                project = None  # --help works in a broken project too
+            else:
+                raise
+        if project is not None:
+            ctx.default_map = {**(ctx.default_map or {}), **project.defaults(env)}
+        ctx.meta[PROJECT] = (project, env)
+        return super().parse_args(ctx, args)
+
+
+EXCLUDE = "reconciler.exclude"
+
+
+def _keep_exclude(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[EXCLUDE] = tuple(value or ())
+    return value
+
+
+def project_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--env", "env_name", metavar="NAME", envvar="RECONCILER_ENV", show_envvar=True,
+                     expose_value=False, help="The environment of reconciler.yaml: its overlays, store and options."),
+        click.option("--project", "project_file", metavar="PATH", envvar="RECONCILER_PROJECT", show_envvar=True,
+                     expose_value=False, help="The project file (or its directory); default: the first "
+                                              "reconciler.yaml from the working directory up."),
+        click.option("--exclude", "exclude", multiple=True, metavar="GLOB", envvar="RECONCILER_EXCLUDE",
+                     show_envvar=True, expose_value=False, callback=_keep_exclude,
+                     help="Files not to read (repeatable; `**` any depth; a glob without / matches a name "
+                          "anywhere). Replaces the project's `exclude`."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _layout(paths: tuple[str, ...]) -> Any:
+    """The manifests to read: PATHS (else the project's, else .), the environment's overlays, the excludes."""
+    from click.core import ParameterSource
+
+    from reconciler.project import Layout
+
+    ctx = click.get_current_context()
+    project, env = ctx.meta.get(PROJECT, (None, None))
+    exclude = tuple(ctx.meta.get(EXCLUDE, ()))
+    if project is None:
+        return Layout(tuple(paths) or (".",), exclude=exclude)
+    from_project = ctx.get_parameter_source("exclude") == ParameterSource.DEFAULT_MAP
+    return project.layout(env, paths, exclude, from_project)
+
+
 def _open(store_url: str, read_only: bool = False) -> Store:
     """The store; `read_only` for the commands that only read (plan, export, …): a SQL store is then
     neither created nor migrated, and a PostgreSQL session refuses writes."""
@@ -303,15 +386,23 @@ def cli() -> None:
       reconciler schema --out schemas/               the JSON Schemas, for editors
       reconciler export --store URL --out DIR        first manifests from an existing store
       reconciler verify manifests/                   prove every key and model id works upstream
+      reconciler init [DIR] [--from URL]             a new manifest repository
+      reconciler envs diff staging prod              how two environments differ
 
     Every option can also be set from the environment variable shown in its
     command's --help (RECONCILER_*); -q and -v work before or after the command.
+    A reconciler.yaml project file (found from the working directory up, see
+    `reconciler init`) gives the manifest paths, environments (--env NAME) and
+    option defaults. An option's value comes from, first to last: the command
+    line, its RECONCILER_* variable, the --env environment's entry in
+    reconciler.yaml, the project file's top level, the built-in default.
     Exit codes: 0 success, 1 any error, 2 only for `plan --detailed-exitcode`
     when there are changes.
     """
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=ProjectCommand, context_settings=CONTEXT)
+@project_options
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif", "gitlab"]), default="text",
               show_default=True, envvar="RECONCILER_VALIDATE_FORMAT", show_envvar=True,
@@ -332,10 +423,8 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -
     """
     import time
 
-    from reconciler.validate import validate_paths
-
     started = time.monotonic()
-    result = validate_paths(list(paths) or ["."], jobs)
+    result = _layout(paths).validate(jobs)
     _outlive(result)
     _detail(f"validated {len(result.documents)} documents in {result.files} files "
             f"in {time.monotonic() - started:.2f} s")
@@ -377,7 +466,8 @@ def _report_invalid(exc: Any, strict: bool) -> NoReturn:
     _fail(str(exc))
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=ProjectCommand, context_settings=CONTEXT)
+@project_options
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @store_option
 @coder_options
@@ -419,7 +509,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     store = _open_observed(store_url, read_only=True)
     started = time.monotonic()
     try:
-        outcome = make_plan(list(paths) or ["."], store, options, SecretResolver(), strict)
+        outcome = make_plan(_layout(paths), store, options, SecretResolver(), strict)
         _outlive(outcome)
         cost_report = _plan_cost(outcome, store) if with_cost else None
     except InvalidManifests as exc:
@@ -470,7 +560,8 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
     return cost_of_change(sides, getattr(store, "_store", store), parse_since("30d"))  # the store ObservedStore wraps
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=ProjectCommand, context_settings=CONTEXT)
+@project_options
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @store_option
 @coder_options(locking=True)
@@ -564,7 +655,7 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
             prune, max_deletes, select, rotate_secrets = plan_args
             options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
             try:
-                outcome, report = apply_manifests(list(paths) or ["."], store, options, resolver,
+                outcome, report = apply_manifests(_layout(paths), store, options, resolver,
                                                   lock_timeout, progress, strict)
                 _outlive(outcome)
             except InvalidManifests as exc:
@@ -1060,6 +1151,94 @@ def _show_cost(report: Any, fmt: str) -> None:
         from reconciler.render.explain import render_cost_text
 
         _out(render_cost_text(report, _style(sys.stdout)))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--from", "from_url", metavar="URL", envvar="RECONCILER_INIT_FROM", show_envvar=True,
+              help="Export the first manifests from this store, so that the first plan is empty.")
+@coder_options
+@click.option("--force", is_flag=True, envvar="RECONCILER_INIT_FORCE", show_envvar=True,
+              help="Overwrite files that already exist (without it, init writes nothing when one does).")
+@verbosity_options
+def init(directory: str, from_url: str | None, force: bool) -> int:
+    """Start a manifest repository in DIRECTORY (default: the current one).
+
+    \b
+    Writes reconciler.yaml (the project file), a .gitignore that keeps
+    .reconciler/ out of git, the JSON Schemas under schemas/ (every file's
+    modeline points at them), the GitHub Actions workflow, GitLab CI file and
+    pre-commit config, and a first manifest. With --from, the manifests are
+    exported from that store instead (as `export` does) and the project file
+    names it, so that the first `reconciler plan` shows no changes.
+    """
+    from reconciler.scaffold import scaffold, write_scaffold
+
+    export = None
+    if from_url:
+        from reconciler.export import export_store
+
+        store = _open(from_url, read_only=True)
+        try:
+            export = export_store(store)
+        finally:
+            store.close()
+    written = write_scaffold(scaffold(from_url, export), directory, force)
+    if _verbosity() >= 0:
+        _err(f"Wrote {len(written)} files to {directory}. Next: cd {directory} && reconciler validate\n")
+    if export is not None:
+        for note in export.notes:
+            _err(f"Warning: {note}\n")
+        if export.derived and _verbosity() >= 0:
+            _err("The store recorded no reference for these secrets; the manifests name these variables "
+                 "(set them before apply):\n")
+            _err("".join(f"  {d.env}  ({d.where})\n" for d in export.derived))
+    return EXIT_OK
+
+
+@cli.group(cls=Group, context_settings=CONTEXT)
+def envs() -> None:
+    """The environments of the project file (reconciler.yaml)."""
+
+
+@envs.command("diff", context_settings=CONTEXT)
+@click.argument("env_a", metavar="A")
+@click.argument("env_b", metavar="B")
+@click.option("--project", "project_file", metavar="PATH", envvar="RECONCILER_PROJECT", show_envvar=True,
+              help="The project file (or its directory); default: the first reconciler.yaml from the "
+                   "working directory up.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="RECONCILER_ENVS_DIFF_FORMAT", show_envvar=True, help="text for people, json for machines.")
+@verbosity_options
+def envs_diff(env_a: str, env_b: str, project_file: str | None, fmt: str) -> int:
+    """How environments A and B differ: their desired states, object by object and field by field.
+
+    For reviewing a promotion (staging -> prod). Reads no store and no secret:
+    secrets compare by their references.
+    """
+    from reconciler.envdiff import desired_of, diff_states, render_text
+    from reconciler.errors import UsageError
+    from reconciler.project import resolve
+    from reconciler.run import InvalidManifests
+
+    project = resolve(project_file, env_a)
+    if project is None:
+        raise UsageError("envs diff compares the environments of a project file: no reconciler.yaml here or above")
+    resolve(project_file, env_b)
+    states = []
+    for env in (env_a, env_b):
+        validation, state = desired_of(project, env)
+        if state is None:
+            _report_invalid(InvalidManifests(validation), False)
+        states.append(state)
+    diff = diff_states(env_a, states[0], env_b, states[1])
+    if fmt == "json":
+        from reconciler.render import to_json_text
+
+        _out(to_json_text(diff.to_dict()))
+    else:
+        _out(render_text(diff))
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

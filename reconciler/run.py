@@ -18,6 +18,7 @@ from reconciler.diagnostics import sort_diagnostics
 from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
 from reconciler.planfile import load_plan
+from reconciler.project import Layout
 from reconciler.provenance import run_source
 from reconciler.secrets import SecretResolver
 from reconciler.state import State
@@ -50,9 +51,10 @@ def holder_identity() -> str:
 
 
 def make_plan(
-    paths: Sequence[str], store: Store, options: PlanOptions, resolver: SecretResolver, strict: bool = False
+    paths: Sequence[str] | Layout, store: Store, options: PlanOptions, resolver: SecretResolver, strict: bool = False
 ) -> PlanOutcome:
-    validation = validate_paths(paths)
+    """`paths`: manifest paths, or a project's Layout (base paths, an environment's overlays, excludes)."""
+    validation = paths.validate() if isinstance(paths, Layout) else validate_paths(paths)
     if not validation.ok(strict):
         raise InvalidManifests(validation)
     actual = store.read()
@@ -108,7 +110,7 @@ def _listed(ids: list[str], shown: int = 3) -> str:
 
 
 def apply_manifests(
-    paths: Sequence[str],
+    paths: Sequence[str] | Layout,
     store: Store,
     options: PlanOptions,
     resolver: SecretResolver,

@@ -151,6 +151,10 @@ class Document:
         name = meta.get("name") if isinstance(meta, dict) else None
         return name if isinstance(name, str) else ""
 
+    def origin(self, path: Path) -> Document:
+        """The document whose file holds the value at `path`: this one (a merged one overrides it)."""
+        return self
+
     def locate(self, path: Path, key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of the value at `path`, or of its key when `key`.
 
@@ -196,10 +200,47 @@ class LoadResult:
     files: list[str] = field(default_factory=list)
 
 
-def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
-    """The manifest files under `paths`: directories recursively, hidden ones skipped, sorted."""
+PROJECT_FILE = "reconciler.yaml"  # a project file, never a manifest (reconciler/project.py)
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """A `/`-separated glob as a regular expression: `**` any depth, `*` and `?` within one name.
+    A glob without `/` matches a name at any depth (as in .gitignore)."""
+    glob = glob.strip().rstrip("/")
+    if glob.startswith("./"):
+        glob = glob[2:]
+    out = "" if "/" in glob else "(?:.*/)?"
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif glob.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif glob[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif glob[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(glob[i]), i + 1
+    return re.compile(out + "(?:/.*)?")  # a directory's match takes everything under it
+
+
+def _excluded(path: str, roots: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> bool:
+    for root in roots:
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        if not rel.startswith("../") and any(p.fullmatch(rel) for p in patterns):
+            return True
+    return False
+
+
+def discover(paths: Sequence[str], exclude: Sequence[str] = (), exclude_root: str = ".") -> tuple[
+        list[str], list[Diagnostic]]:
+    """The manifest files under `paths`: directories recursively, hidden ones, project files
+    and directories of another project skipped, and those an `exclude` glob matches (relative
+    to the directory given, or to `exclude_root`), sorted."""
     files: list[str] = []
     problems: list[Diagnostic] = []
+    patterns = [glob_pattern(g) for g in exclude if g.strip()]
     for given in paths:
         if os.path.isdir(given):
             found: list[str] = []
@@ -208,16 +249,18 @@ def discover(paths: Sequence[str]) -> tuple[list[str], list[Diagnostic]]:
                 kept = []
                 for d in dirs:
                     real = os.path.realpath(os.path.join(root, d))
-                    if d.startswith(".") or real in seen:
-                        continue
+                    if d.startswith(".") or real in seen or os.path.isfile(os.path.join(root, d, PROJECT_FILE)):
+                        continue  # hidden, seen, or another project's (validated with its own project file)
                     seen.add(real)
                     kept.append(d)
                 dirs[:] = kept
                 found += [
                     os.path.join(root, n)
                     for n in names
-                    if n.endswith((".yaml", ".yml")) and not n.startswith(".")
+                    if n.endswith((".yaml", ".yml")) and not n.startswith(".") and n != PROJECT_FILE
                 ]
+            if patterns:
+                found = [f for f in found if not _excluded(f, (given, exclude_root), patterns)]
             files += sorted(found)
         elif os.path.exists(given) or given == "-":  # a FIFO or a device is refused when read, not hung on
             files.append(given)
@@ -315,6 +358,37 @@ def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]
     if not documents and not problems:
         problems.append(_file_diag(path, "RC114", "the file holds no documents"))
     return documents, problems
+
+
+def load_document(path: str) -> tuple[Document | None, list[Diagnostic]]:
+    """A file of one document of any kind (the project file), with positions; problems as diagnostics."""
+    from reconciler.files import read_regular
+
+    try:
+        text = read_regular(path, MAX_FILE_BYTES).decode("utf-8")
+    except OSError as exc:
+        return None, [_file_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
+    except UnicodeDecodeError:
+        return None, [_file_diag(path, "RC103", "not valid UTF-8; save the file as UTF-8")]
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_diag(path, exc, text)]
+    except yaml.YAMLError as exc:
+        return None, [_file_diag(path, "RC105", f"YAML syntax error: {exc}")]
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, []
+    builder = _Builder(path, True)
+    try:
+        data = builder.build(node)
+    except _Abort:
+        return None, builder.problems
+    if builder.problems:
+        return None, builder.problems
+    return Document(path, 0, node, data, builder.unsafe_text, Source(text)), []
 
 
 def _document(

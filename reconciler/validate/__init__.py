@@ -13,6 +13,7 @@ from reconciler.diagnostics import ERROR, Diagnostic, sort_diagnostics
 if TYPE_CHECKING:  # the loader imports validate.codes: keep this package's import light
     from reconciler.manifest.loader import Document
     from reconciler.manifest.model import Manifests
+    from reconciler.manifest.overlay import Overlay
 
 
 @dataclass
@@ -45,24 +46,42 @@ PARALLEL_MIN_BYTES = 512 * 1024
 MAX_JOBS = 8
 
 
-def validate_paths(paths: Sequence[str], jobs: int | None = None) -> ValidationResult:
+def validate_paths(paths: Sequence[str], jobs: int | None = None, overlays: Sequence[str] = (),
+                   exclude: Sequence[str] = (), exclude_root: str = ".") -> ValidationResult:
     """Every problem in the manifests under `paths`, sorted by place.
 
     `jobs`: worker processes that load and schema-check a large input (default: one per CPU;
     1 does everything in this process). Workers take contiguous chunks of the sorted files and
     their results are joined in file order, so the outcome is the same for any `jobs`.
+    `overlays`: an environment's overlay paths, merged onto the documents under `paths` before
+    the schema pass (reconciler/manifest/overlay.py). `exclude`: globs of files not to read.
     """
     from reconciler.manifest.loader import discover, paused_gc
     from reconciler.manifest.model import build_manifests
+    from reconciler.manifest.overlay import Overlay
     from reconciler.validate.rules import check_rules
 
-    files, problems = discover(paths)
+    files, problems = discover(paths, exclude, exclude_root)
     documents, valid, diagnostics = [], [], list(problems)
+    overlay = _load_overlay(overlays, diagnostics) if overlays else Overlay()
+    used: set[tuple[str, str]] = set()
+    base_names: dict[str, set[str]] = {}
     with paused_gc():
-        for loaded, passed, found in _load_and_check(files, jobs):
+        for loaded, passed, found, chunk_used, names in _load_and_check(files, jobs, overlay):
             documents += loaded
             valid += passed
             diagnostics += found
+            used |= chunk_used
+            for kind, name in names:
+                base_names.setdefault(kind, set()).add(name)
+        if overlay.documents:
+            from reconciler.validate.schema import check_documents
+
+            added, found = overlay.finish(base_names, used)
+            passed, schema_problems = check_documents(added)
+            documents += added
+            valid += passed
+            diagnostics += found + schema_problems
     manifests = build_manifests(valid)
     invalid = {id(d) for d in documents} - {id(d) for d in valid}
     for doc in documents:
@@ -72,25 +91,48 @@ def validate_paths(paths: Sequence[str], jobs: int | None = None) -> ValidationR
     return ValidationResult(sort_diagnostics(diagnostics), manifests, documents, len(files))
 
 
-Checked = tuple[list["Document"], list["Document"], list[Diagnostic]]  # loaded, schema-valid, problems
+def _load_overlay(overlays: Sequence[str], diagnostics: list[Diagnostic]) -> Overlay:
+    from reconciler.manifest.loader import discover, load_file
+    from reconciler.manifest.overlay import Overlay
+
+    files, problems = discover(overlays)
+    diagnostics += problems
+    documents: list[Document] = []
+    for path in files:
+        loaded, found = load_file(path)
+        documents += loaded
+        diagnostics += found
+    return Overlay.of(documents)
 
 
-def _load_and_check(files: list[str], jobs: int | None) -> Iterator[Checked]:
+# loaded, schema-valid, problems, overlay keys used, (kind, name) of every base document
+Checked = tuple[list["Document"], list["Document"], list[Diagnostic], set[tuple[str, str]], list[tuple[str, str]]]
+
+
+def _load_and_check(files: list[str], jobs: int | None, overlay: Overlay) -> Iterator[Checked]:
     workers = min(jobs if jobs is not None else (os.cpu_count() or 1), MAX_JOBS)
     if workers > 1 and "-" not in files and len(files) >= PARALLEL_MIN_FILES and _size(files) >= PARALLEL_MIN_BYTES:
         import multiprocessing
 
         if "fork" in multiprocessing.get_all_start_methods():
+            global _OVERLAY
             size = max(1, len(files) // (workers * 4))
             chunks = [files[i:i + size] for i in range(0, len(files), size)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                yield from pool.imap(_check_chunk, chunks)
+            _OVERLAY = overlay  # the forked workers inherit it: never pickled per chunk
+            try:
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    yield from pool.imap(_check_chunk, chunks)
+            finally:
+                _OVERLAY = None
             return
-    yield _check_chunk(files, fast=None)
+    yield _check_chunk(files, fast=None, overlay=overlay)
 
 
-def _check_chunk(files: list[str], fast: bool | None = True) -> Checked:
-    """Load and schema-check some files (in a worker: the compiled validator pays off there too)."""
+_OVERLAY: Overlay | None = None
+
+
+def _check_chunk(files: list[str], fast: bool | None = True, overlay: Overlay | None = None) -> Checked:
+    """Load, overlay and schema-check some files (in a worker: the compiled validator pays off there too)."""
     import gc
 
     from reconciler.manifest.loader import load_file
@@ -103,8 +145,14 @@ def _check_chunk(files: list[str], fast: bool | None = True) -> Checked:
         loaded, found = load_file(path)
         documents += loaded
         problems += found
+    overlay = overlay if overlay is not None else _OVERLAY
+    used: set[tuple[str, str]] = set()
+    names: list[tuple[str, str]] = []
+    if overlay is not None and overlay.documents:
+        names = [(d.kind, d.name) for d in documents]
+        documents, used = overlay.apply(documents)
     valid, schema_problems = check_documents(documents, fast)
-    return documents, valid, problems + schema_problems
+    return documents, valid, problems + schema_problems, used, names
 
 
 def _size(files: list[str]) -> int:

@@ -38,6 +38,10 @@ _CODES = [
     Code("RC114", "empty-file", WARNING, "a file holds no documents"),
     Code("RC115", "no-manifests", ERROR, "no manifest files were found under the paths given"),
     Code("RC116", "non-string-key", ERROR, "a mapping key is not a string"),
+    Code("RC117", "project-file", ERROR, "the project file (reconciler.yaml) is invalid, or names what is not there"),
+    Code("RC118", "overlay-kind", ERROR, "an overlay document names a base document of another kind"),
+    Code("RC119", "overlay-remove-missing", ERROR, "reconciler/remove names a document the base does not define"),
+    Code("RC120", "overlay-duplicate", ERROR, "the overlays of one environment give the same object twice"),
     # schema
     Code("RC201", "schema", ERROR, "the document does not match the kind's JSON Schema"),
     Code("RC202", "plaintext-secret", ERROR, "a secret position holds a value, not a reference"),

@@ -93,7 +93,8 @@ def _spec(doc: Document) -> dict[str, Any]:
 
 
 def _place(doc: Document, path: Path) -> str:
-    return f"{doc.file}:{doc.locate(path)[0]}"
+    origin = doc.origin(path)  # a merged document: the base's file or the overlay's
+    return f"{origin.file}:{origin.locate(path)[0]}"
 
 
 def _org(organization: str | None) -> str:
