@@ -506,7 +506,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
         raise click.UsageError(f"{paths[0]} is a saved plan: `reconciler show {paths[0]}` renders it "
                                "(plan reads manifests)")
     options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
-    store = _open_observed(store_url, read_only=True)
+    store = _open_observed(store_url, read_only=True)  # read-only: a SQL store is neither created nor migrated
     started = time.monotonic()
     try:
         outcome = make_plan(_layout(paths), store, options, SecretResolver(), strict)
@@ -551,6 +551,17 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
         return EXIT_ERROR
     drift = not result.empty or (bool(result.unmanaged) and not ignore_unmanaged)
     return EXIT_CHANGES if detailed_exitcode and drift else EXIT_OK
+
+
+def _validated(paths: tuple[str, ...], strict: bool) -> Any:
+    """The manifests' validation; diagnostics and exit 1 when they are not valid."""
+    from reconciler.run import InvalidManifests
+
+    validation = _layout(paths).validate()
+    if not validation.ok(strict):
+        _report_invalid(InvalidManifests(validation), strict)
+    _outlive(validation)
+    return validation
 
 
 def _plan_cost(outcome: Any, store: Any) -> Any:
@@ -641,6 +652,8 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     from reconciler.secrets import SecretResolver
 
     resolver = SecretResolver()
+    saved = len(paths) == 1 and is_plan_file(paths[0])
+    validation = None if saved else _validated(paths, strict)  # invalid manifests open no store
     progress: Progress | LogProgress | None = None
     if _verbosity() >= 0:
         interval = click.get_current_context().meta.get("reconciler.progress_interval", 10.0)
@@ -648,14 +661,14 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     store = _open_observed(store_url, progress.start if progress else None)
     started = time.monotonic()
     try:
-        if len(paths) == 1 and is_plan_file(paths[0]):
+        if validation is None:
             _refuse_plan_options(paths[0])
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
             prune, max_deletes, select, rotate_secrets = plan_args
             options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
             try:
-                outcome, report = apply_manifests(_layout(paths), store, options, resolver,
+                outcome, report = apply_manifests(validation, store, options, resolver,
                                                   lock_timeout, progress, strict)
                 _outlive(outcome)
             except InvalidManifests as exc:

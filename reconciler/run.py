@@ -51,10 +51,12 @@ def holder_identity() -> str:
 
 
 def make_plan(
-    paths: Sequence[str] | Layout, store: Store, options: PlanOptions, resolver: SecretResolver, strict: bool = False
+    paths: Sequence[str] | Layout | ValidationResult, store: Store, options: PlanOptions, resolver: SecretResolver,
+    strict: bool = False
 ) -> PlanOutcome:
-    """`paths`: manifest paths, or a project's Layout (base paths, an environment's overlays, excludes)."""
-    validation = paths.validate() if isinstance(paths, Layout) else validate_paths(paths)
+    """`paths`: manifest paths, a project's Layout (base paths, an environment's overlays, excludes),
+    or their validation already made (so that invalid manifests never open a store)."""
+    validation = validated(paths)
     if not validation.ok(strict):
         raise InvalidManifests(validation)
     actual = store.read()
@@ -109,8 +111,14 @@ def _listed(ids: list[str], shown: int = 3) -> str:
     return ", ".join(ids[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
+def validated(paths: Sequence[str] | Layout | ValidationResult) -> ValidationResult:
+    if isinstance(paths, ValidationResult):
+        return paths
+    return paths.validate() if isinstance(paths, Layout) else validate_paths(paths)
+
+
 def apply_manifests(
-    paths: Sequence[str] | Layout,
+    paths: Sequence[str] | Layout | ValidationResult,
     store: Store,
     options: PlanOptions,
     resolver: SecretResolver,

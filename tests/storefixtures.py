@@ -65,7 +65,9 @@ class SqliteBackend(Backend):
         self.url = f"sqlite:///{path}"  # path is absolute: sqlite:////...
 
     def files(self) -> list[Path]:
-        """The database and every file beside it (journal, WAL, lock file)."""
+        """The database and every file beside it (journal, WAL, lock file); none when never created."""
+        if not self.path.parent.exists():
+            return []
         return sorted(p for p in self.path.parent.iterdir() if p.name.startswith(self.path.name))
 
     def dump(self) -> bytes:

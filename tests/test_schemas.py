@@ -25,8 +25,8 @@ SCHEMAS = ROOT / "schemas"
 def example_documents() -> list[dict[str, Any]]:
     docs = []
     for path in sorted(EXAMPLES.rglob("*.yaml")):
-        if "ci" in path.relative_to(EXAMPLES).parts:  # examples/ci/, wherever the checkout lives
-            continue
+        if {"ci", "environments"} & set(path.relative_to(EXAMPLES).parts):  # examples/ci/: CI files;
+            continue  # examples/environments/: overlays (partial documents) and a project file
         docs += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and "kind" in d]
     return docs
 
