@@ -133,6 +133,35 @@ def generate(out: str, providers: int = 500, models: int = 10_000, layout: str =
     return sum(text.count("\n") for _, text in documents)
 
 
+def overlay(out: str, models: int = 10_000, patched: int = 1_000) -> int:
+    """An environment's overlay onto `generate`'s set: `patched` of its `models`, evenly spread,
+    each patched in a map (display_name, config), a list-free scalar (context_limit) and a removal
+    (config.top_p: null), in one file. Returns the number of documents."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    step = max(1, models // patched)
+    docs = [
+        "\n".join([
+            "apiVersion: reconciler/v1",
+            "kind: Model",
+            "metadata:",
+            f"  name: model-{j:05d}",
+            "  labels:",
+            "    environment: staging",
+            "spec:",
+            f"  display_name: Model {j:05d} (overlay)",
+            "  context_limit: 64000",
+            "  config:",
+            "    max_output_tokens: 8000",
+            "    top_p: null",
+        ]) + "\n"
+        for j in range(0, step * patched, step)
+    ]
+    with open(os.path.join(out, "models.yaml"), "w") as fh:
+        fh.write("---\n".join(docs))
+    return len(docs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out")
