@@ -98,24 +98,11 @@ class Overlay:
             out.documents[key] = doc
         return out
 
-    def apply(self, documents: list[Document]) -> tuple[list[Document], set[tuple[str, str]]]:
-        """The base documents of one chunk with the overlay applied, and the keys it used.
-        Documents the overlay adds are not among them: see `finish`."""
-        if not self.documents:
-            return documents, set()
-        used: set[tuple[str, str]] = set()
-        out: list[Document] = []
-        for doc in documents:
-            key = (doc.kind, doc.name)
-            patch = self.documents.get(key)
-            if patch is None:
-                out.append(doc)
-                continue
-            used.add(key)
-            if removes(patch):
-                continue
-            out.append(MergedDocument(doc, patch, merge_patch(doc.data, _without_identity(patch.data))))
-        return out, used
+    def merge(self, doc: Document, patch: Document) -> Document | None:
+        """The base document `doc` with its overlay document `patch` applied; None when it removes it."""
+        if removes(patch):
+            return None
+        return MergedDocument(doc, patch, merge_patch(doc.data, _without_identity(patch.data)))
 
     def finish(self, base_names: dict[str, set[str]], used: set[tuple[str, str]]) -> tuple[
             list[Document], list[Diagnostic]]:

@@ -54,7 +54,7 @@ def validate_paths(paths: Sequence[str], jobs: int | None = None, overlays: Sequ
     1 does everything in this process). Workers take contiguous chunks of the sorted files and
     their results are joined in file order, so the outcome is the same for any `jobs`.
     `overlays`: an environment's overlay paths, merged onto the documents under `paths` before
-    the schema pass (reconciler/manifest/overlay.py). `exclude`: globs of files not to read.
+    their schema pass (reconciler/manifest/overlay.py). `exclude`: globs of files not to read.
     """
     from reconciler.manifest.loader import discover, paused_gc
     from reconciler.manifest.model import build_manifests
@@ -64,24 +64,15 @@ def validate_paths(paths: Sequence[str], jobs: int | None = None, overlays: Sequ
     files, problems = discover(paths, exclude, exclude_root)
     documents, valid, diagnostics = [], [], list(problems)
     overlay = _load_overlay(overlays, diagnostics) if overlays else Overlay()
-    used: set[tuple[str, str]] = set()
-    base_names: dict[str, set[str]] = {}
     with paused_gc():
-        for loaded, passed, found, chunk_used, names in _load_and_check(files, jobs, overlay):
-            documents += loaded
-            valid += passed
-            diagnostics += found
-            used |= chunk_used
-            for kind, name in names:
-                base_names.setdefault(kind, set()).add(name)
+        chunks = _load_and_check(files, jobs, set(overlay.documents))
         if overlay.documents:
-            from reconciler.validate.schema import check_documents
-
-            added, found = overlay.finish(base_names, used)
-            passed, schema_problems = check_documents(added)
-            documents += added
-            valid += passed
-            diagnostics += found + schema_problems
+            documents, valid = _overlaid(chunks, overlay, diagnostics)
+        else:
+            for loaded, passed, found in chunks:
+                documents += loaded
+                valid += passed
+                diagnostics += found
     manifests = build_manifests(valid)
     invalid = {id(d) for d in documents} - {id(d) for d in valid}
     for doc in documents:
@@ -89,6 +80,43 @@ def validate_paths(paths: Sequence[str], jobs: int | None = None, overlays: Sequ
             manifests.invalid_names.setdefault(doc.kind, set()).add(doc.name)
     diagnostics += check_rules(manifests)
     return ValidationResult(sort_diagnostics(diagnostics), manifests, documents, len(files))
+
+
+def _overlaid(chunks: Iterator[Checked], overlay: Overlay,
+              diagnostics: list[Diagnostic]) -> tuple[list[Document], list[Document]]:
+    """(documents, schema-valid documents) with the overlay applied, in file order, then those it adds.
+
+    The workers left the documents it patches unchecked: they are merged and checked here, so that
+    only the base documents travel back from the workers (merged ones would carry both sources)."""
+    from reconciler.validate.schema import check_documents
+
+    ordered: list[tuple[Document, bool]] = []  # (document, schema-valid; False for a merged one, for now)
+    merged: list[Document] = []
+    used: set[tuple[str, str]] = set()
+    base_names: dict[str, set[str]] = {}
+    for loaded, passed, found in chunks:
+        diagnostics += found
+        ok = {id(d) for d in passed}
+        for doc in loaded:
+            key = (doc.kind, doc.name)
+            base_names.setdefault(key[0], set()).add(key[1])
+            patch = overlay.documents.get(key)
+            if patch is None:
+                ordered.append((doc, id(doc) in ok))
+                continue
+            used.add(key)
+            result = overlay.merge(doc, patch)
+            if result is not None:
+                merged.append(result)
+                ordered.append((result, False))
+    added, found = overlay.finish(base_names, used)
+    diagnostics += found
+    passed_merged, problems = check_documents(merged + added)
+    diagnostics += problems
+    ok_merged = {id(d) for d in passed_merged}
+    documents = [d for d, _ in ordered] + added
+    valid = [d for d, ok in ordered if ok or id(d) in ok_merged] + [d for d in added if id(d) in ok_merged]
+    return documents, valid
 
 
 def _load_overlay(overlays: Sequence[str], diagnostics: list[Diagnostic]) -> Overlay:
@@ -105,39 +133,33 @@ def _load_overlay(overlays: Sequence[str], diagnostics: list[Diagnostic]) -> Ove
     return Overlay.of(documents)
 
 
-# loaded, schema-valid, problems, overlay keys used, (kind, name) of every base document
-Checked = tuple[list["Document"], list["Document"], list[Diagnostic], set[tuple[str, str]], list[tuple[str, str]]]
+Checked = tuple[list["Document"], list["Document"], list[Diagnostic]]  # loaded, schema-valid, problems
+Keys = set[tuple[str, str]]  # (kind, name) of the documents an overlay patches: not checked in workers
 
 
-def _load_and_check(files: list[str], jobs: int | None, overlay: Overlay) -> Iterator[Checked]:
+def _load_and_check(files: list[str], jobs: int | None, patched: Keys) -> Iterator[Checked]:
     workers = min(jobs if jobs is not None else (os.cpu_count() or 1), MAX_JOBS)
     if workers > 1 and "-" not in files and len(files) >= PARALLEL_MIN_FILES and _size(files) >= PARALLEL_MIN_BYTES:
         import multiprocessing
 
         if "fork" in multiprocessing.get_all_start_methods():
-            global _OVERLAY
             size = max(1, len(files) // (workers * 4))
-            chunks = [files[i:i + size] for i in range(0, len(files), size)]
-            _OVERLAY = overlay  # the forked workers inherit it: never pickled per chunk
-            try:
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    yield from pool.imap(_check_chunk, chunks)
-            finally:
-                _OVERLAY = None
+            chunks = [(files[i:i + size], patched) for i in range(0, len(files), size)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                yield from pool.imap(_check_chunk, chunks)
             return
-    yield _check_chunk(files, fast=None, overlay=overlay)
+    yield _check_chunk((files, patched), fast=None)
 
 
-_OVERLAY: Overlay | None = None
-
-
-def _check_chunk(files: list[str], fast: bool | None = True, overlay: Overlay | None = None) -> Checked:
-    """Load, overlay and schema-check some files (in a worker: the compiled validator pays off there too)."""
+def _check_chunk(work: tuple[list[str], Keys], fast: bool | None = True) -> Checked:
+    """Load and schema-check some files (in a worker: the compiled validator pays off there too);
+    documents an overlay patches are checked once merged, not here."""
     import gc
 
     from reconciler.manifest.loader import load_file
     from reconciler.validate.schema import check_documents
 
+    files, patched = work
     gc.disable()
     documents: list[Document] = []
     problems: list[Diagnostic] = []
@@ -145,14 +167,9 @@ def _check_chunk(files: list[str], fast: bool | None = True, overlay: Overlay | 
         loaded, found = load_file(path)
         documents += loaded
         problems += found
-    overlay = overlay if overlay is not None else _OVERLAY
-    used: set[tuple[str, str]] = set()
-    names: list[tuple[str, str]] = []
-    if overlay is not None and overlay.documents:
-        names = [(d.kind, d.name) for d in documents]
-        documents, used = overlay.apply(documents)
-    valid, schema_problems = check_documents(documents, fast)
-    return documents, valid, problems + schema_problems, used, names
+    unpatched = [d for d in documents if (d.kind, d.name) not in patched] if patched else documents
+    valid, schema_problems = check_documents(unpatched, fast)
+    return documents, valid, problems + schema_problems
 
 
 def _size(files: list[str]) -> int:
