@@ -631,8 +631,8 @@ def _refuse_plan_options(path: str) -> None:
     from click.core import ParameterSource
 
     ctx = click.get_current_context()
-    given = [name for name in PLAN_SHAPING
-             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
+    given = [name for name in PLAN_SHAPING  # the project file's defaults are not given: they shaped the plan too
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise click.UsageError(f"{flags} shape a plan when it is made; {path} is a saved plan, applied exactly as "

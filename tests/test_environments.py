@@ -474,3 +474,31 @@ def test_exclude_from_the_command_line_the_environment_and_the_project(tmp_path:
     assert run_cli("validate", cwd=root).returncode == 0
     replaced = run_cli("validate", "--exclude", "ci", cwd=root)  # the flag replaces the project's list
     assert replaced.returncode == 1 and "docker-compose.yml" in replaced.stderr
+
+
+def test_a_saved_plan_applies_in_a_project_whose_options_shaped_it(tmp_path: Path) -> None:
+    root = base_repo(tmp_path / "proj")
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    project(root, f"environments:\n  prod:\n    store: {url}\n    options: {{prune: true, max_deletes: 3}}\n")
+    env = {"RECONCILER_ENCRYPTION_KEY": new_encryption_key(), "RECONCILER_PLAN_KEY": new_encryption_key(), **SECRETS}
+    planned = run_cli("plan", "--env", "prod", "--out", str(tmp_path / "p.plan"), env=env, cwd=root)
+    assert planned.returncode == 0, planned.stderr
+    applied = run_cli("apply", str(tmp_path / "p.plan"), "--env", "prod", env=env, cwd=root)
+    assert applied.returncode == 0, applied.stderr
+    again = run_cli("plan", "--env", "prod", "--detailed-exitcode", env=env, cwd=root)
+    assert again.returncode == 0 and again.stdout.startswith("No changes."), again.stdout + again.stderr
+    given = run_cli("apply", str(tmp_path / "p.plan"), "--env", "prod", "--prune", env=env, cwd=root)
+    assert given.returncode == 1 and "--prune shape a plan" in given.stderr  # a flag still does
+
+
+def test_the_project_schema_is_valid_and_accepts_the_examples() -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from reconciler.validate.schema import schema_dir
+
+    schema = json.loads((schema_dir() / "project.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    for example in [*schema["examples"], yaml.safe_load((EXAMPLES / "environments" / "reconciler.yaml").read_text())]:
+        assert not list(validator.iter_errors(example))
