@@ -652,21 +652,20 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     from reconciler.secrets import SecretResolver
 
     resolver = SecretResolver()
-    saved = len(paths) == 1 and is_plan_file(paths[0])
-    validation = None if saved else _validated(paths, strict)  # invalid manifests open no store
     progress: Progress | LogProgress | None = None
     if _verbosity() >= 0:
         interval = click.get_current_context().meta.get("reconciler.progress_interval", 10.0)
         progress = Progress(_err) if sys.stderr.isatty() else LogProgress(_err, interval)
-    store = _open_observed(store_url, progress.start if progress else None)
+    store = _open_observed(store_url, progress.start if progress else None)  # no file or lock made yet
     started = time.monotonic()
     try:
-        if validation is None:
+        if len(paths) == 1 and is_plan_file(paths[0]):
             _refuse_plan_options(paths[0])
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
             prune, max_deletes, select, rotate_secrets = plan_args
             options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
+            validation = _validated(paths, strict)  # before the lock: invalid manifests create no store
             try:
                 outcome, report = apply_manifests(validation, store, options, resolver,
                                                   lock_timeout, progress, strict)

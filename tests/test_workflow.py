@@ -51,7 +51,8 @@ EXPRESSION = re.compile(r"\$\{\{\s*(secrets|vars)\.([A-Za-z0-9_]+)\s*\}\}")
 
 def env_references() -> list[str]:
     """The environment variables the example manifests reference as secrets."""
-    files = [p for p in sorted(EXAMPLES.rglob("*.yaml")) if ".github" not in p.relative_to(EXAMPLES).parts]
+    files = [p for p in sorted(EXAMPLES.rglob("*.yaml"))  # examples/environments/ is another repository
+             if not {".github", "environments"} & set(p.relative_to(EXAMPLES).parts)]
     text = "\n".join(p.read_text() for p in files)
     return sorted(set(re.findall(r"-?\s*env:\s*([A-Z0-9_]+)", text)))
 
