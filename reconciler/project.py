@@ -93,9 +93,10 @@ class Project:
         for index, overlay in enumerate(entry.get("overlays") or []):
             path = self._rooted(overlay)
             if not os.path.exists(path):
-                raise ProjectError([self.doc.diagnostic(
-                    "RC117", f"environment {quoted(env or '')}: overlay path {quoted(overlay)} does not exist "
-                    f"(relative to {self.root})", ("environments", env or "", "overlays", index))])
+                message = (f"environment {quoted(env or '')}: overlay path {quoted(overlay)} does not exist "
+                           f"(overlay paths are relative to {self.file}'s directory)")
+                where = ("environments", env or "", "overlays", index)
+                raise ProjectError([self.doc.diagnostic("RC117", message, where)])
             overlays.append(path)
         every_overlay = [os.path.relpath(self._rooted(o), self.root).replace(os.sep, "/")
                          for e in self.environments.values() for o in e.get("overlays") or []]
