@@ -130,7 +130,8 @@ def apply_manifests(
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
         outcome = make_plan(paths, store, options, resolver, strict)
-        run = RunInfo(holder, __version__, outcome.plan.to_history(), run_source(paths))
+        source = paths if isinstance(paths, Sequence) else paths.paths  # a Layout's or a validation's
+        run = RunInfo(holder, __version__, outcome.plan.to_history(), run_source(source))
         return outcome, apply_plan(outcome.plan, store, resolver, run, progress)
 
 

@@ -22,6 +22,7 @@ class ValidationResult:
     manifests: Manifests
     documents: list[Document] = field(default_factory=list)
     files: int = 0
+    paths: tuple[str, ...] = ()  # the paths given (for provenance: the repository they are in)
 
     @property
     def errors(self) -> int:
@@ -79,7 +80,7 @@ def validate_paths(paths: Sequence[str], jobs: int | None = None, overlays: Sequ
         if id(doc) in invalid and doc.name:
             manifests.invalid_names.setdefault(doc.kind, set()).add(doc.name)
     diagnostics += check_rules(manifests)
-    return ValidationResult(sort_diagnostics(diagnostics), manifests, documents, len(files))
+    return ValidationResult(sort_diagnostics(diagnostics), manifests, documents, len(files), tuple(paths))
 
 
 def _overlaid(chunks: Iterator[Checked], overlay: Overlay,
