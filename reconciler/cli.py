@@ -1045,7 +1045,8 @@ def completion(shell: str) -> int:
 EXPLAIN_FORMATS = click.Choice(["text", "json", "markdown"])
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=ProjectCommand, context_settings=CONTEXT)
+@project_options
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @click.option("--store", "store_url", envvar="RECONCILER_STORE", show_envvar=True, metavar="URL",
               help="Explain what happens now in this store (with PATHs: the manifests applied to it).")
@@ -1079,13 +1080,15 @@ def explain(paths: tuple[str, ...], store_url: str | None, organization: str | N
     from reconciler.secrets import SecretResolver
 
     contexts = parse_contexts(context)
-    if not paths and not store_url:
-        raise UsageError("give manifest PATHs, a --store, or both")
-    if diff and not (paths and store_url):
-        raise UsageError("--diff compares the manifests with a store: give both PATHs and --store")
+    _, env = click.get_current_context().meta.get(PROJECT, (None, None))
+    manifests = _layout(paths) if paths or env else None  # --env: the environment's manifests
+    if manifests is None and not store_url:
+        raise UsageError("give manifest PATHs (or --env), a --store, or both")
+    if diff and not (manifests and store_url):
+        raise UsageError("--diff compares the manifests with a store: give both PATHs (or --env) and --store")
     store = _open(store_url, read_only=True) if store_url else None
     try:
-        sides = read_sides(list(paths), store, SecretResolver())
+        sides = read_sides(manifests or [], store, SecretResolver())
         view = None
         if user is not None:
             reader = getattr(store, "user_view", None)
@@ -1117,7 +1120,8 @@ def explain(paths: tuple[str, ...], store_url: str | None, organization: str | N
     return EXIT_OK
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(cls=ProjectCommand, context_settings=CONTEXT)
+@project_options
 @click.argument("paths", nargs=-1, type=ANY_PATH)
 @store_option
 @coder_options
@@ -1140,7 +1144,7 @@ def cost(paths: tuple[str, ...], store_url: str, since: str, fmt: str) -> int:
     start = parse_since(since)
     store = _open(store_url, read_only=True)
     try:
-        sides = read_sides(list(paths) or ["."], store, SecretResolver())
+        sides = read_sides(_layout(paths), store, SecretResolver())
         report = cost_of_change(sides, store, start)
     except InvalidManifests as exc:
         _report_invalid(exc, False)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from reconciler.cost import CostReport, reprice
 from reconciler.desired import desired_state, model_key
@@ -31,11 +32,17 @@ class Sides:
     pinned: frozenset[tuple[str, str]] = frozenset()  # price keys the manifests give a price for
 
 
-def read_sides(paths: Sequence[str], store: Store | None, resolver: SecretResolver) -> Sides:
-    """Validate the manifests (when paths are given) and read the store (when one is given)."""
+def read_sides(paths: Sequence[str] | Any, store: Store | None, resolver: SecretResolver) -> Sides:
+    """Validate the manifests (when paths, or a layout with `validate()`, are given) and read the
+    store (when one is given)."""
     from reconciler.run import InvalidManifests
 
-    validation = validate_paths(paths) if paths else None
+    if hasattr(paths, "validate"):  # a project's layout: its paths, an environment's overlays, excludes
+        validation = paths.validate()
+    elif paths:
+        validation = validate_paths(paths)
+    else:
+        validation = None
     if validation is not None and not validation.ok(False):
         raise InvalidManifests(validation)
     actual = store.read() if store is not None else None

@@ -503,3 +503,30 @@ def test_the_project_schema_is_valid_and_accepts_the_examples() -> None:
     validator = Draft202012Validator(schema)
     for example in [*schema["examples"], yaml.safe_load((EXAMPLES / "environments" / "reconciler.yaml").read_text())]:
         assert not list(validator.iter_errors(example))
+
+
+def test_explain_and_cost_read_the_environment(tmp_path: Path) -> None:
+    base_repo(tmp_path)
+    write(tmp_path / "envs" / "prod" / "default.yaml", textwrap.dedent("""\
+        apiVersion: reconciler/v1
+        kind: Model
+        metadata: {name: m2}
+        spec: {default: true}
+        ---
+        apiVersion: reconciler/v1
+        kind: Model
+        metadata: {name: m1}
+        spec: {default: false}
+        """))
+    project(tmp_path, "environments:\n  prod:\n    overlays: [envs/prod]\n")
+
+    def default_model(*args: str) -> str:
+        done = run_cli("explain", "--format", "json", *args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        root = next(c for c in json.loads(done.stdout)["explanations"][0]["contexts"] if c["context"] == "root")
+        return str(root["model"])
+
+    assert default_model("base").startswith("m1 ")
+    assert default_model("--env", "prod").startswith("m2 ")
+    done = run_cli("cost", "--env", "prod", "--store", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
+    assert done.returncode == 0 and "only a Coder store" in done.stdout and "Traceback" not in done.stderr
