@@ -76,14 +76,20 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_ERROR)
 
 
-def _select(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for value in values:
-        key, sep, wanted = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not of the form label=value", param_hint="--select")
-        pairs.append((key.strip(), wanted.strip()))
-    return tuple(pairs)
+class SelectorType(click.ParamType):
+    """A kubectl label selector (see selector.py); malformed is a usage error. In the environment
+    variable, selectors are separated by `;` (a selector may hold spaces: `team in (a,b)`)."""
+
+    name = "selector"
+    envvar_list_splitter = ";"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from reconciler.selector import SelectorError, parse
+
+        try:
+            return parse(str(value)).text()
+        except SelectorError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -199,9 +205,11 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-deletes", type=click.IntRange(min=0), default=10, show_default=True,
                      envvar="RECONCILER_MAX_DELETES", show_envvar=True,
                      help="Refuse a plan that deletes or replaces more objects than this."),
-        click.option("--select", "select", multiple=True, metavar="LABEL=VALUE",
+        click.option("--select", "select", multiple=True, metavar="SELECTOR", type=SelectorType(),
                      envvar="RECONCILER_SELECT", show_envvar=True,
-                     help="Only manifests whose labels match (repeatable; all must match)."),
+                     help="Only the manifests, and the store objects (by their stored labels), that a "
+                          "kubectl label selector matches: a=b,c!=d, 'a in (x,y)', 'a notin (x)', a, !a "
+                          "(repeatable; all must hold). With --prune, deletes only the selection's orphans."),
         click.option("--rotate-secrets", is_flag=True, envvar="RECONCILER_ROTATE_SECRETS", show_envvar=True,
                      help="Resend every secret, even where the store shows no change."),
         click.option("--strict", is_flag=True, envvar="RECONCILER_STRICT", show_envvar=True,
@@ -505,7 +513,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     if len(paths) == 1 and is_plan_file(paths[0]):
         raise click.UsageError(f"{paths[0]} is a saved plan: `reconciler show {paths[0]}` renders it "
                                "(plan reads manifests)")
-    options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
+    options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets)
     store = _open_observed(store_url, read_only=True)  # read-only: a SQL store is neither created nor migrated
     started = time.monotonic()
     try:
@@ -519,6 +527,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     result = outcome.plan
     _planned_in(store, time.monotonic() - started, len(result.changes))
     diagnostics = _plan_diagnostics(outcome)
+    result.warnings = [d for d in diagnostics if d.severity != "error"]  # kept in a saved plan, for `show`
     if diagnostics and _verbosity() >= 0:
         from reconciler.render.text import render_diagnostics
 
@@ -635,8 +644,10 @@ def _refuse_plan_options(path: str) -> None:
              if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise click.UsageError(f"{flags} shape a plan when it is made; {path} is a saved plan, applied exactly as "
-                               f"it was made: give them to `reconciler plan` instead")
+        them = "it" if len(given) == 1 else "them"
+        raise click.UsageError(f"{flags} cannot be given with a saved plan: such options shape a plan when it is "
+                               f"made, and {path} is applied exactly as it was made; give {them} to "
+                               "`reconciler plan` instead")
 
 
 def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args: tuple[Any, ...], strict: bool,
@@ -664,7 +675,7 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
             prune, max_deletes, select, rotate_secrets = plan_args
-            options = PlanOptions(prune, max_deletes, _select(select), rotate_secrets)
+            options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets)
             validation = _validated(paths, strict)  # before the lock: invalid manifests create no store
             try:
                 outcome, report = apply_manifests(validation, store, options, resolver,
@@ -935,7 +946,7 @@ def show(plan_file: str, fmt: str) -> int:
     elif fmt == "markdown":
         from reconciler.render.markdown import render_plan_markdown
 
-        _out(render_plan_markdown(result, []))
+        _out(render_plan_markdown(result, result.warnings))
     else:
         from reconciler.render.text import render_plan
 

@@ -18,8 +18,9 @@ from reconciler.changes import (
     Change,
     FieldDiff,
 )
-from reconciler.diagnostics import format_path
+from reconciler.diagnostics import Diagnostic, format_path
 from reconciler.secrets import Secret
+from reconciler.selection import Selection
 from reconciler.state import (
     KIND_ORDER,
     MODEL,
@@ -48,7 +49,7 @@ ACTIONS = (CREATE, UPDATE, REPLACE, DELETE)
 class PlanOptions:
     prune: bool = False
     max_deletes: int = DEFAULT_MAX_DELETES
-    select: tuple[tuple[str, str], ...] = ()  # label selectors, all must match
+    select: tuple[str, ...] = ()  # label selectors as typed (see selector.py), all must hold
     rotate_secrets: bool = False
 
 
@@ -58,9 +59,12 @@ class Plan:
     state_fingerprint: str  # of the store state planned against; "" until `fingerprint()` computes it
     options: PlanOptions = field(default_factory=PlanOptions)
     unmanaged: list[str] = field(default_factory=list)  # ids left alone (no --prune)
+    not_selected: list[str] = field(default_factory=list)  # ids outside --select: another owner's
     notes: list[str] = field(default_factory=list)  # warnings to show with the plan
     refusal: str = ""  # why apply must not run this plan (e.g. too many deletes)
     unverifiable: list[str] = field(default_factory=list)  # secret references not checked
+    # validation warnings of the manifests planned (kept in a saved plan for `show`; not in to_dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     actual: State | None = field(default=None, repr=False, compare=False)
 
@@ -98,6 +102,7 @@ class Plan:
             "changes": [c.to_dict() for c in self.changes],
             "summary": self.summary(),
             "unmanaged": sorted(self.unmanaged),
+            **({"not_selected": sorted(self.not_selected)} if self.options.select else {}),
             "notes": list(self.notes),
             "refusal": self.refusal,
             "unverifiable_secrets": sorted(set(self.unverifiable)),
@@ -105,8 +110,9 @@ class Plan:
 
 
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:
-    desired = _selected(desired, options.select)
     plan = Plan(changes=[], state_fingerprint="", options=options, actual=actual, notes=list(actual.notes))
+    selection = Selection.of(desired, actual, capabilities, options, plan)
+    desired = selection.desired
     moves = _moves(desired, actual, options, plan)
     present_state = _moved_view(actual, moves) if moves else actual  # the store once the moves are done
     _settle_default_flags(desired, present_state, pruning=options.prune and not options.select)
@@ -127,7 +133,8 @@ def compare(desired: State, actual: State, capabilities: Capabilities, options: 
                 _refuse_protected_replace(change, desired, plan)
                 plan.changes.append(change)
         for key in sorted(present.keys() - wanted.keys()):
-            deletes.extend(_unlisted(kind, key, present[key], present_state, capabilities, options, plan))
+            if selection.owns(kind, key):
+                deletes.extend(_unlisted(kind, key, present[key], present_state, capabilities, options, plan))
     _provider_prices(desired, present_state, plan)
     _promote_before_demote(plan.changes)
     plan.changes += sorted(deletes, key=lambda c: -KIND_ORDER.index(c.kind))
@@ -372,7 +379,7 @@ def _unlisted(
     ident = f"{kind}/{key_text(key)}"
     if kind == SETTINGS:
         return []  # a singleton is never deleted
-    if not options.prune or options.select:
+    if not options.prune:
         plan.unmanaged.append(ident)
         return []
     if actual.protected(kind, key):
@@ -389,18 +396,6 @@ def _deleted_diff(record: Record) -> tuple[FieldDiff, ...]:
     return tuple(FieldDiff(name, None if _has_secret(v) else v, None, sensitive=_has_secret(v),
                            note="(sensitive)" if _has_secret(v) else "")
                  for name, v in sorted(record.items()))
-
-
-def _selected(desired: State, select: tuple[tuple[str, str], ...]) -> State:
-    if not select:
-        return desired
-    out = State(default_organization=desired.default_organization, default_prices=desired.default_prices)
-    for kind, key, record in desired.items():
-        labels = desired.meta.get((kind, key), {}).get("labels", {})
-        if all(str(labels.get(k)) == v for k, v in select):
-            out.of(kind)[key] = record
-            out.meta[(kind, key)] = desired.meta[(kind, key)]
-    return out
 
 
 def _settle_default_flags(desired: State, actual: State, pruning: bool) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.changes import Change
+from reconciler.diagnostics import Diagnostic
 from reconciler.errors import OutputError, PlanFileError
 from reconciler.plan import FORMAT_VERSION, Plan, PlanOptions
 
@@ -82,11 +83,12 @@ def save_plan(plan: Plan, store_url: str, path: str, environ: Mapping[str, str] 
         "options": {
             "prune": plan.options.prune,
             "max_deletes": plan.options.max_deletes,
-            "select": [list(s) for s in plan.options.select],
+            "select": list(plan.options.select),
             "rotate_secrets": plan.options.rotate_secrets,
         },
         "plan": plan.to_dict(),
         "changes": [c.to_saved() for c in plan.changes],
+        "warnings": [d.to_dict() for d in plan.warnings],
     }
     head = {"kind": MARKER, "signature": _signature(body, key) if key else None}  # first: `is_plan_file` reads the head
     ordered = {**head, **{name: _sorted(body[name]) for name in sorted(body) if name not in head}}
@@ -151,18 +153,34 @@ def _read(path: str, environ: Mapping[str, str] | None, verify: bool) -> tuple[P
             options=PlanOptions(
                 prune=bool(options["prune"]),
                 max_deletes=int(options["max_deletes"]),
-                select=tuple((str(k), str(v)) for k, v in options["select"]),
+                select=tuple(_selector_text(s) for s in options["select"]),
                 rotate_secrets=bool(options["rotate_secrets"]),
             ),
             unmanaged=[str(u) for u in body["plan"].get("unmanaged", [])],
+            not_selected=[str(u) for u in body["plan"].get("not_selected", [])],
             notes=[str(n) for n in body["plan"].get("notes", [])],
             refusal=str(body["plan"].get("refusal", "")),
         )
+        plan.warnings = [_diagnostic(d) for d in body.get("warnings", [])]
         for change in plan.changes:
             change.check_shape()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlanFileError(f"{path}: malformed plan file ({type(exc).__name__}: {str(exc)[:200]})") from None
     return plan, str(body.get("store", "")), signature
+
+
+def _diagnostic(saved: Any) -> Diagnostic:
+    return Diagnostic(str(saved["file"]), int(saved["line"]), int(saved["column"]), str(saved["severity"]),
+                      str(saved["code"]), str(saved["message"]), str(saved.get("path", "")))
+
+
+def _selector_text(saved: Any) -> str:
+    """A selector as saved: its text (older plans saved a [label, value] pair)."""
+    if isinstance(saved, list) and len(saved) == 2:
+        return f"{saved[0]}={saved[1]}"
+    if not isinstance(saved, str):
+        raise TypeError(f"a selector is a string, not {type(saved).__name__}")
+    return saved
 
 
 def _check_signature(path: str, body: dict[str, Any], recorded: Any, environ: Mapping[str, str] | None,

@@ -97,7 +97,7 @@ def test_one_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_1_never_2(tmp_path: Path) -> None:
     for args in (("validate", "--format", "xml"), ("frobnicate",), ("plan", "--max-deletes", "-1"),
-                 ("plan", str(tmp_path), "--select", "novalue")):
+                 ("plan", str(tmp_path), "--select", "team in (a")):
         result = run_cli(*args)
         assert result.returncode == 1, args
         assert "Traceback" not in result.stderr

@@ -79,7 +79,7 @@ def run_case(case: Path) -> Plan:
     plan_options = PlanOptions(
         prune=options.get("prune", False),
         max_deletes=options.get("max_deletes", 10),
-        select=tuple(tuple(s.split("=", 1)) for s in options.get("select", [])),  # type: ignore[misc]
+        select=tuple(options.get("select", [])),
         rotate_secrets=options.get("rotate_secrets", False),
     )
     store = StateStore(load_actual(case / "actual.json"))

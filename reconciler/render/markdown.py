@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from reconciler.changes import CREATE, DELETE, REPLACE, UPDATE, Change, FieldDiff
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import ACTIONS, Plan
-from reconciler.render.text import _value, plan_summary
+from reconciler.render.text import _value, not_selected_note, plan_summary
 
 MARKER = "<!-- reconciler-plan -->"
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment body
@@ -54,6 +54,9 @@ def _head(plan: Plan, diagnostics: Sequence[Diagnostic], title: str) -> str:
             n = len(plan.unmanaged)
             out += [f"⚠️ **No changes to apply**, but {n} object{'s' if n != 1 else ''} in the store "
                     f"{'are' if n != 1 else 'is'} not in the manifests (left alone; `--prune` deletes them).", ""]
+        elif plan.options.select:
+            out += ["✅ **No changes.** The selected objects in the store match the manifests "
+                    f"({_inline(not_selected_note(plan))}).", ""]
         else:
             out += ["✅ **No changes.** The store matches the manifests.", ""]
     else:

@@ -94,7 +94,14 @@ def plan_summary(plan: Plan) -> str:
     )
     if s["unmanaged"]:
         line += f" {s['unmanaged']} unmanaged object(s) left alone (--prune deletes them)."
+    if plan.not_selected:
+        line += f" {not_selected_note(plan)}."
     return line
+
+
+def not_selected_note(plan: Plan) -> str:
+    n = len(plan.not_selected)
+    return f"{n} object{'s' if n != 1 else ''} in the store not selected by --select {', '.join(plan.options.select)}"
 
 
 def unverifiable_note(refs: list[str], shown: int = 5) -> str:
@@ -113,6 +120,8 @@ def render_plan(plan: Plan, style: Style) -> str:
             n = len(plan.unmanaged)
             out.append(style("No changes to apply.", "yellow") + f" {n} object{'s' if n != 1 else ''} in the store "
                        f"{'are' if n != 1 else 'is'} not in the manifests (left alone; --prune deletes them).\n")
+        elif plan.options.select:
+            out.append(style("No changes.", "green") + " The selected objects in the store match the manifests.\n")
         else:
             out.append(style("No changes.", "green") + " The store matches the manifests.\n")
     else:
