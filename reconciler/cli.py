@@ -92,6 +92,18 @@ class SelectorType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class TargetType(click.ParamType):
+    name = "target"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from reconciler.targeting import TargetError, parse_target
+
+        try:
+            return "/".join(parse_target(str(value)))
+        except TargetError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """-q/-v/--color may come before or after the command name: note them in the contexts' shared
     meta, with where they came from; the command line wins over a RECONCILER_* variable."""
@@ -210,6 +222,9 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Only the manifests, and the store objects (by their stored labels), that a "
                           "kubectl label selector matches: a=b,c!=d, 'a in (x,y)', 'a notin (x)', a, !a "
                           "(repeatable; all must hold). With --prune, deletes only the selection's orphans."),
+        click.option("--target", "target", multiple=True, metavar="KIND/NAME", type=TargetType(),
+                     help="Plan only this manifest (kind and metadata.name, e.g. Model/claude-sonnet) and "
+                          "what it depends on (repeatable). A targeted plan is partial."),
         click.option("--rotate-secrets", is_flag=True, envvar="RECONCILER_ROTATE_SECRETS", show_envvar=True,
                      help="Resend every secret, even where the store shows no change."),
         click.option("--strict", is_flag=True, envvar="RECONCILER_STRICT", show_envvar=True,
@@ -496,7 +511,7 @@ def _report_invalid(exc: Any, strict: bool) -> NoReturn:
 @verbosity_options
 def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str, detailed_exitcode: bool,
          ignore_unmanaged: bool, with_cost: bool, prune: bool, max_deletes: int, select: tuple[str, ...],
-         rotate_secrets: bool, strict: bool) -> int:
+         target: tuple[str, ...], rotate_secrets: bool, strict: bool) -> int:
     """Show what apply would change in the store. Needs no secret values.
 
     Secrets that are not available are shown as not verifiable and planned as
@@ -513,7 +528,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     if len(paths) == 1 and is_plan_file(paths[0]):
         raise click.UsageError(f"{paths[0]} is a saved plan: `reconciler show {paths[0]}` renders it "
                                "(plan reads manifests)")
-    options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets)
+    options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets, tuple(target))
     store = _open_observed(store_url, read_only=True)  # read-only: a SQL store is neither created nor migrated
     started = time.monotonic()
     try:
@@ -604,8 +619,8 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
               help="Off a terminal (CI logs): seconds between `Still applying...` lines.")
 @verbosity_options
 def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int, select: tuple[str, ...],
-          rotate_secrets: bool, strict: bool, report_file: str | None, lock_timeout: float, fmt: str,
-          metrics_file: str | None) -> int:
+          target: tuple[str, ...], rotate_secrets: bool, strict: bool, report_file: str | None,
+          lock_timeout: float, fmt: str, metrics_file: str | None) -> int:
     """Make the store match the manifests, or apply a saved plan FILE exactly.
 
     Secrets are read from their references before the first write; a missing
@@ -620,7 +635,7 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
 
     record = RunRecord(started=time.time())
     try:
-        code = _apply(record, paths, store_url, (prune, max_deletes, select, rotate_secrets), strict,
+        code = _apply(record, paths, store_url, (prune, max_deletes, select, rotate_secrets, target), strict,
                       report_file, lock_timeout, fmt)
     except BaseException:
         if metrics_file:
@@ -631,7 +646,7 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
     return code
 
 
-PLAN_SHAPING = ("prune", "max_deletes", "select", "rotate_secrets", "strict")
+PLAN_SHAPING = ("prune", "max_deletes", "select", "target", "rotate_secrets", "strict")
 
 
 def _refuse_plan_options(path: str) -> None:
@@ -674,8 +689,8 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
             _refuse_plan_options(paths[0])
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
-            prune, max_deletes, select, rotate_secrets = plan_args
-            options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets)
+            prune, max_deletes, select, rotate_secrets, target = plan_args
+            options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets, tuple(target))
             validation = _validated(paths, strict)  # before the lock: invalid manifests create no store
             try:
                 outcome, report = apply_manifests(validation, store, options, resolver,

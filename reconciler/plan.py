@@ -51,6 +51,7 @@ class PlanOptions:
     max_deletes: int = DEFAULT_MAX_DELETES
     select: tuple[str, ...] = ()  # label selectors as typed (see selector.py), all must hold
     rotate_secrets: bool = False
+    target: tuple[str, ...] = ()  # Kind/name of manifests planned alone, with what they depend on
 
 
 @dataclass

@@ -23,6 +23,7 @@ from reconciler.provenance import run_source
 from reconciler.secrets import SecretResolver
 from reconciler.state import State
 from reconciler.stores.base import ProgressCallback, RunInfo, Store
+from reconciler.targeting import partial_note, scoped, target_scope
 from reconciler.validate import ValidationResult, validate_paths
 
 
@@ -67,7 +68,13 @@ def make_plan(
 
     desired = desired_state(validation.manifests, actual, view_of)
     _read_access(store, desired, actual, validation)
-    plan = compare(desired, actual, store.capabilities, options)
+    if not options.target:
+        plan = compare(desired, actual, store.capabilities, options)
+    else:
+        scope = target_scope(options.target, validation.manifests, desired, actual)
+        plan = compare(scoped(desired, scope), scoped(actual, scope), store.capabilities, options)
+        plan.actual = actual  # a saved plan is checked against the whole store
+        plan.notes.insert(0, partial_note(options.target, scope))
     refuse_in_plan(plan, store.refusals(plan.changes))
     return PlanOutcome(validation, plan, desired, actual)
 
