@@ -87,7 +87,7 @@ def desired_state(manifests: Manifests, actual: State, view_of: ViewOf) -> State
                 "model": target.model,
                 "reasoning_effort": value.get("reasoning_effort"),
             }
-            _put(state, OVERRIDE, (o_org, context), record, o.meta)
+            _put(state, OVERRIDE, (o_org, context), record, o.meta, f"context {context} -> Model {target.name}")
 
     for s in manifests.settings:
         _put(state, SETTINGS, SETTINGS_KEY, {"allow_users": s.allow_users}, s.meta)
@@ -98,9 +98,11 @@ def model_key(model: Model, default_org: str) -> Key:
     return (model.organization or default_org, model.provider, model.model)
 
 
-def _put(state: State, kind: str, key: Key, record: Record, meta: Meta) -> None:
+def _put(state: State, kind: str, key: Key, record: Record, meta: Meta, detail: str = "") -> None:
     state.of(kind)[key] = record
     state.meta[(kind, key)] = object_meta(meta.labels, meta.annotations)
+    state.sources[(kind, key)] = {"manifest": f"{meta.doc.kind}/{meta.name}", "file": meta.doc.file,
+                                  "line": meta.doc.line, **({"detail": detail} if detail else {})}
 
 
 def _prices(

@@ -66,6 +66,8 @@ class Plan:
     unverifiable: list[str] = field(default_factory=list)  # secret references not checked
     # validation warnings of the manifests planned (kept in a saved plan for `show`; not in to_dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    # change id -> the manifest that writes it: {"manifest": "Model/claude-sonnet", "file", "line"[, "detail"]}
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     actual: State | None = field(default=None, repr=False, compare=False)
 
@@ -100,7 +102,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": [self._change_dict(c) for c in self.changes],
             "summary": self.summary(),
             "unmanaged": sorted(self.unmanaged),
             **({"not_selected": sorted(self.not_selected)} if self.options.select else {}),
@@ -108,6 +110,24 @@ class Plan:
             "refusal": self.refusal,
             "unverifiable_secrets": sorted(set(self.unverifiable)),
         }
+
+
+    def _change_dict(self, change: Change) -> dict[str, Any]:
+        out = change.to_dict()
+        source = self.sources.get(change.id)
+        if source is not None:
+            out["source"] = source
+        return out
+
+    def address(self, change: Change) -> str:
+        """How the author wrote the object: `Model claude-sonnet (models/anthropic.yaml:14)`; a delete
+        (named by no manifest) by its store key."""
+        source = self.sources.get(change.id)
+        if source is None:
+            return f"{change.kind} {key_text(change.key)}"
+        kind, _, name = source["manifest"].partition("/")
+        detail = f" {source['detail']}" if source.get("detail") else ""
+        return f"{kind} {name}{detail} ({source['file']}:{source['line']})"
 
 
 def compare(desired: State, actual: State, capabilities: Capabilities, options: PlanOptions) -> Plan:

@@ -164,6 +164,8 @@ def _read(path: str, environ: Mapping[str, str] | None, verify: bool) -> tuple[P
             refusal=str(body["plan"].get("refusal", "")),
         )
         plan.warnings = [_diagnostic(d) for d in body.get("warnings", [])]
+        plan.sources = {f"{c['kind']}/{c['key']}": _source(c["source"]) for c in body["plan"].get("changes", [])
+                        if "source" in c}
         for change in plan.changes:
             change.check_shape()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -174,6 +176,13 @@ def _read(path: str, environ: Mapping[str, str] | None, verify: bool) -> tuple[P
 def _diagnostic(saved: Any) -> Diagnostic:
     return Diagnostic(str(saved["file"]), int(saved["line"]), int(saved["column"]), str(saved["severity"]),
                       str(saved["code"]), str(saved["message"]), str(saved.get("path", "")))
+
+
+def _source(saved: Any) -> dict[str, Any]:
+    out = {"manifest": str(saved["manifest"]), "file": str(saved["file"]), "line": int(saved["line"])}
+    if "detail" in saved:
+        out["detail"] = str(saved["detail"])
+    return out
 
 
 def _selector_text(saved: Any) -> str:

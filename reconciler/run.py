@@ -76,6 +76,7 @@ def make_plan(
         plan.actual = actual  # a saved plan is checked against the whole store
         plan.notes.insert(0, partial_note(options.target, scope))
     refuse_in_plan(plan, store.refusals(plan.changes))
+    _attach_sources(plan, desired, validation.paths)
     return PlanOutcome(validation, plan, desired, actual)
 
 
@@ -122,6 +123,19 @@ def validated(paths: Sequence[str] | Layout | ValidationResult) -> ValidationRes
     if isinstance(paths, ValidationResult):
         return paths
     return paths.validate() if isinstance(paths, Layout) else validate_paths(paths)
+
+
+def _attach_sources(plan: Plan, desired: State, paths: Sequence[str]) -> None:
+    """Each change's manifest, its file shown relative to the directory given that holds it (as the
+    author sees it in the repository: `models/anthropic.yaml`)."""
+    roots = [os.path.abspath(p) + os.sep for p in paths if os.path.isdir(p)]
+    for change in plan.changes:
+        source = desired.sources.get((change.kind, change.key))
+        if source is None:
+            continue
+        path = os.path.abspath(source["file"])
+        root = next((r for r in roots if path.startswith(r)), None)
+        plan.sources[change.id] = {**source, "file": path[len(root):] if root else source["file"]}
 
 
 def apply_manifests(

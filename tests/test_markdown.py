@@ -166,8 +166,8 @@ def test_500_changes_are_cut_to_fit_with_a_note_and_every_change_accounted_for(t
     assert plan.summary() == {"create": 100, "update": 300, "replace": 2, "delete": 98, "unmanaged": 0}
     text = render_plan_markdown(plan)
     assert_well_formed(text)
-    detailed = re.findall(r"<summary>\S+ <b>\w+</b> <code>([^<]+)</code>", text)
-    listed = re.findall(r"^- \S+ \w+ `([^`]+)`$", text, re.MULTILINE)
+    detailed = re.findall(r"<summary>\S+ <b>\w+</b> (?:[^<]*<b>[^<]*</b> [^<]*)?<code>([^<]+)</code>", text)
+    listed = re.findall(r"^- \S+ \w+ .*`([^`]+)`$", text, re.MULTILINE)
     more = re.search(r"… and (\d+) more, in the plan artifact", text)
     assert 50 < len(detailed) < 500  # readable: many details, the rest one line each
     assert len(detailed) + len(listed) + (int(more.group(1)) if more else 0) == 500
@@ -185,7 +185,9 @@ def _synthetic(n: int, note: str = "", reason: str = "") -> Plan:
                diff=(FieldDiff("display_name", f"old {i}", f"Model {i} " + "x" * 120),), reason=reason)
         for i in range(n)
     ]
-    return Plan(changes=changes, state_fingerprint="sha256:0", notes=[note] if note else [])
+    sources = {c.id: {"manifest": f"Model/m-{i}", "file": "models/all.yaml", "line": 10 * i + 3}
+               for i, c in enumerate(changes)}
+    return Plan(changes=changes, state_fingerprint="sha256:0", notes=[note] if note else [], sources=sources)
 
 
 @pytest.mark.parametrize("limit", [4_000, 20_000, LIMIT])
@@ -194,6 +196,13 @@ def test_any_size_fits_any_limit(limit: int) -> None:
         text = render_plan_markdown(_synthetic(n), limit=limit)
         assert len(text.encode("utf-8")) <= limit, (n, limit)
         assert text.count("<details>") == text.count("</details>")
+
+
+def test_10000_changes_fit_with_their_addresses_and_a_summary() -> None:
+    text = render_plan_markdown(_synthetic(10_000))
+    assert len(text.encode("utf-8")) <= LIMIT < 65_536
+    assert "of 10000 changes**" in text and "in the plan artifact" in text
+    assert "Model <b>m-0</b> (models/all.yaml:3) <code>Model/default/p/model-00000</code>" in text
 
 
 def test_text_from_manifests_cannot_inject_markup_or_break_fences() -> None:

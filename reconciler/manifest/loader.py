@@ -133,6 +133,7 @@ class Document:
     data: Any
     unsafe_text: bool = False  # some string holds a character UNSAFE_CHAR matches
     source: Source | None = None
+    line: int = 0  # where a plan addresses the object: metadata.name's line (else the document's)
 
     def tree(self) -> yaml.Node:
         if self.node is not None:
@@ -391,6 +392,17 @@ def load_document(path: str) -> tuple[Document | None, list[Diagnostic]]:
     return Document(path, 0, node, data, builder.unsafe_text, Source(text)), []
 
 
+def _name_line(node: yaml.Node) -> int:
+    """The line of metadata.name (1-based), or of the document; read before the node tree is freed."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "metadata" and isinstance(value, yaml.MappingNode):
+                for k, v in value.value:
+                    if k.value == "name":
+                        return int(v.start_mark.line) + 1
+    return int(node.start_mark.line) + 1
+
+
 def _document(
     path: str, index: int, node: yaml.Node, problems: list[Diagnostic], scan_all: bool, source: Source
 ) -> list[Document]:
@@ -405,7 +417,7 @@ def _document(
     problems.extend(builder.problems)
     if builder.problems:
         return []
-    doc = Document(path, index, node, data, builder.unsafe_text, source)
+    doc = Document(path, index, node, data, builder.unsafe_text, source, _name_line(node))
     if not isinstance(data, dict):
         problems.append(doc.diagnostic("RC111", "a manifest document must be a mapping"))
         return []

@@ -16,7 +16,7 @@ as the CI run's artifact. Rendering never fails for size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from reconciler.changes import CREATE, DELETE, REPLACE, UPDATE, Change, FieldDiff
 from reconciler.diagnostics import Diagnostic
@@ -41,7 +41,7 @@ def render_plan_markdown(
 ) -> str:
     """The comment body, at most `limit` UTF-8 bytes long."""
     head = _head(plan, diagnostics, title)
-    blocks = _detail_blocks(plan.changes)
+    blocks = _detail_blocks(plan)
     if _size(head) + sum(_size(b) for b in blocks) <= limit:
         return head + "".join(blocks)
     return _truncated(plan, head, blocks, limit)
@@ -112,19 +112,29 @@ def _unmanaged(ids: list[str]) -> list[str]:
             "</details>", ""]
 
 
-def _detail_blocks(changes: Iterable[Change]) -> list[str]:
+def _detail_blocks(plan: Plan) -> list[str]:
     """One collapsed block per change; a kind heading before the first change of each run of a kind."""
     blocks: list[str] = []
     previous = ""
-    for change in changes:
+    for change in plan.changes:
         heading = f"#### {change.kind}\n\n" if change.kind != previous else ""
         previous = change.kind
-        blocks.append(heading + _details(change))
+        blocks.append(heading + _details(change, _written(plan, change)))
     return blocks
 
 
-def _details(change: Change) -> str:
-    summary = f"{ICON[change.action]} <b>{change.action}</b> <code>{_html(change.id)}</code>"
+def _written(plan: Plan, change: Change) -> str:
+    """Where the author wrote it, for a summary line: `Model <b>claude-sonnet</b> (models/a.yaml:14)`."""
+    source = plan.sources.get(change.id)
+    if source is None:
+        return ""
+    kind, _, name = source["manifest"].partition("/")
+    detail = f" {_html(source['detail'])}" if source.get("detail") else ""
+    return f"{_html(kind)} <b>{_html(name)}</b>{detail} ({_html(source['file'])}:{source['line']}) "
+
+
+def _details(change: Change, written: str = "") -> str:
+    summary = f"{ICON[change.action]} <b>{change.action}</b> {written}<code>{_html(change.id)}</code>"
     if change.reason:
         summary += f": {_inline(change.reason)}"
     body = "\n".join(_one_line(line) for line in _diff_lines(change)).replace("```", "ʼʼʼ")
@@ -156,13 +166,15 @@ def _field_lines(d: FieldDiff, action: str) -> list[str]:
     return lines
 
 
-def _compact(change: Change) -> str:
-    return f"- {ICON[change.action]} {change.action} {_code(change.id)}\n"
+def _compact(plan: Plan, change: Change) -> str:
+    source = plan.sources.get(change.id)
+    written = f"{source['manifest']} ({_code(source['file'] + ':' + str(source['line']))}) " if source else ""
+    return f"- {ICON[change.action]} {change.action} {_inline(written)}{_code(change.id)}\n"
 
 
 def _truncated(plan: Plan, head: str, blocks: list[str], limit: int) -> str:
     changes = plan.changes
-    short = [_compact(c) for c in changes]
+    short = [_compact(plan, c) for c in changes]
     short_cap = limit // 4  # the one-line list of undetailed changes never crowds out all details
     rest = [0] * (len(changes) + 1)  # rest[i]: bytes of the one-line list of changes i..n
     for i in range(len(changes) - 1, -1, -1):

@@ -73,12 +73,12 @@ def _field_line(d: FieldDiff, action: str, style: Style) -> str:
     return f"      {style('~', 'yellow')} {d.path}: {_value(d.before)} -> {_value(d.after)}"
 
 
-def render_change(change: Change, style: Style) -> str:
+def render_change(change: Change, style: Style, address: str = "") -> str:
     header = f"  # {change.id} {VERB[change.action]}"
     if change.reason:
         header += f" ({change.reason})"
     symbol = style(SYMBOL[change.action].rjust(3), COLOR[change.action])
-    lines = [style(header, "bold"), f"{symbol} {change.kind} {'/'.join(change.key)}"]
+    lines = [style(header, "bold"), f"{symbol} {address or change.kind + ' ' + '/'.join(change.key)}"]
     if change.action != DELETE:
         lines += [_field_line(d, change.action, style) for d in change.field_diffs()]
     if change.needs:
@@ -126,7 +126,7 @@ def render_plan(plan: Plan, style: Style) -> str:
             out.append(style("No changes.", "green") + " The store matches the manifests.\n")
     else:
         out.append("reconciler will perform the following actions:\n\n")
-        out += [render_change(c, style) + "\n" for c in plan.changes]
+        out += [render_change(c, style, plan.address(c)) + "\n" for c in plan.changes]
     out.append(plan_summary(plan) + "\n")
     out += [style("Warning: ", "yellow") + note + "\n" for note in plan.notes]
     if plan.unverifiable:
