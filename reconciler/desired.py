@@ -101,8 +101,19 @@ def model_key(model: Model, default_org: str) -> Key:
 def _put(state: State, kind: str, key: Key, record: Record, meta: Meta, detail: str = "") -> None:
     state.of(kind)[key] = record
     state.meta[(kind, key)] = object_meta(meta.labels, meta.annotations)
-    state.sources[(kind, key)] = {"manifest": f"{meta.doc.kind}/{meta.name}", "file": meta.doc.file,
-                                  "line": meta.doc.line, **({"detail": detail} if detail else {})}
+    state.sources[(kind, key)] = (meta, detail)  # made into an address only for the objects that change
+
+
+def source_of(state: State, kind: str, key: Key) -> dict[str, Any] | None:
+    """Where a manifest writes the object: {"manifest": "Model/claude-sonnet", "file", "line"[, "detail"]}."""
+    found = state.sources.get((kind, key))
+    if found is None:
+        return None
+    meta, detail = found
+    out = {"manifest": f"{meta.doc.kind}/{meta.name}", "file": meta.doc.file, "line": meta.doc.line}
+    if detail:
+        out["detail"] = detail
+    return out
 
 
 def _prices(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from reconciler import __version__
 from reconciler.apply import ApplyReport, apply_plan
-from reconciler.desired import desired_state
+from reconciler.desired import desired_state, source_of
 from reconciler.diagnostics import sort_diagnostics
 from reconciler.errors import PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
@@ -130,7 +130,7 @@ def _attach_sources(plan: Plan, desired: State, paths: Sequence[str]) -> None:
     author sees it in the repository: `models/anthropic.yaml`)."""
     roots = [os.path.abspath(p) + os.sep for p in paths if os.path.isdir(p)]
     for change in plan.changes:
-        source = desired.sources.get((change.kind, change.key))
+        source = source_of(desired, change.kind, change.key)
         if source is None:
             continue
         path = os.path.abspath(source["file"])

@@ -60,8 +60,8 @@ class State:
     # type's price (Coder's per-provider prices); no manifest sets these yet, so they are not objects
     provider_prices: dict[tuple[str, str, str], Record] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the store says about what it could not see
-    # desired state only: (kind, key) -> where a manifest writes the object (see desired.source_of)
-    sources: dict[tuple[str, Key], dict[str, Any]] = field(default_factory=dict)
+    # desired state only: (kind, key) -> (the manifest's Meta, a detail) (see desired.source_of)
+    sources: dict[tuple[str, Key], tuple[Any, str]] = field(default_factory=dict)
 
     def of(self, kind: str) -> dict[Key, Record]:
         return self.objects.setdefault(kind, {})
