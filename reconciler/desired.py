@@ -110,9 +110,17 @@ def source_of(state: State, kind: str, key: Key) -> dict[str, Any] | None:
     if found is None:
         return None
     meta, detail = found
-    out = {"manifest": f"{meta.doc.kind}/{meta.name}", "file": meta.doc.file, "line": meta.doc.line}
+    out: dict[str, Any] = {"manifest": f"{meta.doc.kind}/{meta.name}", "file": meta.doc.file,
+                           "line": meta.doc.line}
     if detail:
         out["detail"] = detail
+    if kind in (PROVIDER, MODEL):
+        spec = (meta.doc.data or {}).get("spec") or {}
+        record = state.of(kind).get(key) or {}
+        derived = sorted(name for name, value in record.items()
+                         if name not in spec and value not in (None, "", [], {}) and name != "default")
+        if derived:
+            out["derived"] = derived  # values the author never wrote: defaults of the tool or the gateway
     return out
 
 

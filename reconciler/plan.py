@@ -6,6 +6,7 @@ both sides); only the few that differ get a field-by-field diff.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -369,7 +370,38 @@ def _diff_into(out: list[FieldDiff], path: tuple[str | int, ...], before: Any, a
     if creating and after in (None, "", []):
         return  # an unset field of a new object says nothing
     if before != after:
-        out.append(FieldDiff(format_path(path), before, after))
+        elements = _element_diff(path, before, after) if not creating else None
+        out.extend(elements if elements is not None else (FieldDiff(format_path(path), before, after),))
+
+
+def _element_diff(path: tuple[str | int, ...], before: Any, after: Any) -> list[FieldDiff] | None:
+    """Two lists of plain values that differ by more than their order: one diff per element removed
+    (`- path[]: "github.com"`) and added (`+ path[]: "pkg.go.dev"`); None for anything else (lists of
+    mappings, or a new order of the same elements, are shown whole)."""
+    if not (isinstance(before, list) and isinstance(after, list) and before and after):
+        return None
+    if not all(isinstance(v, str | int | float | bool) for v in (*before, *after)):
+        return None
+    left, right = Counter(map(_hashable, before)), Counter(map(_hashable, after))
+    if left == right:
+        return None
+    where = format_path(path) + "[]"
+    removed = [v for v in before if _unpaired(right, v)]
+    added = [v for v in after if _unpaired(left, v)]
+    return [*(FieldDiff(where, v, None) for v in removed), *(FieldDiff(where, None, v) for v in added)]
+
+
+def _hashable(value: Any) -> tuple[str, Any]:
+    return (type(value).__name__, value)  # True and 1 are different elements
+
+
+def _unpaired(theirs: Counter[tuple[str, Any]], value: Any) -> bool:
+    """Whether this occurrence of `value` has no partner left on the other side (consuming one if so)."""
+    key = _hashable(value)
+    if theirs[key] > 0:
+        theirs[key] -= 1
+        return False
+    return True
 
 
 def _has_secret(value: Any) -> bool:

@@ -182,6 +182,8 @@ def _source(saved: Any) -> dict[str, Any]:
     out = {"manifest": str(saved["manifest"]), "file": str(saved["file"]), "line": int(saved["line"])}
     if "detail" in saved:
         out["detail"] = str(saved["detail"])
+    if "derived" in saved:
+        out["derived"] = [str(name) for name in saved["derived"]]
     return out
 
 

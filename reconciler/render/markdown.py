@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from reconciler.changes import CREATE, DELETE, REPLACE, UPDATE, Change, FieldDiff
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import ACTIONS, Plan
-from reconciler.render.text import _value, not_selected_note, plan_summary
+from reconciler.render.text import DERIVED, _value, derived_fields, is_derived, not_selected_note, plan_summary
 
 MARKER = "<!-- reconciler-plan -->"
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment body
@@ -119,7 +119,7 @@ def _detail_blocks(plan: Plan) -> list[str]:
     for change in plan.changes:
         heading = f"#### {change.kind}\n\n" if change.kind != previous else ""
         previous = change.kind
-        blocks.append(heading + _details(change, _written(plan, change)))
+        blocks.append(heading + _details(change, _written(plan, change), derived_fields(plan, change)))
     return blocks
 
 
@@ -133,20 +133,21 @@ def _written(plan: Plan, change: Change) -> str:
     return f"{_html(kind)} <b>{_html(name)}</b>{detail} ({_html(source['file'])}:{source['line']}) "
 
 
-def _details(change: Change, written: str = "") -> str:
+def _details(change: Change, written: str = "", derived: frozenset[str] = frozenset()) -> str:
     summary = f"{ICON[change.action]} <b>{change.action}</b> {written}<code>{_html(change.id)}</code>"
     if change.reason:
         summary += f": {_inline(change.reason)}"
-    body = "\n".join(_one_line(line) for line in _diff_lines(change)).replace("```", "ʼʼʼ")
+    body = "\n".join(_one_line(line) for line in _diff_lines(change, derived)).replace("```", "ʼʼʼ")
     return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n\n</details>\n\n"
 
 
-def _diff_lines(change: Change) -> list[str]:
+def _diff_lines(change: Change, derived: frozenset[str] = frozenset()) -> list[str]:
     lines: list[str] = []
     if change.reason:
         lines.append(f"# {change.reason}")
     for d in change.field_diffs():
-        lines += _field_lines(d, change.action)
+        marked = is_derived(d, derived)
+        lines += [line + DERIVED if marked else line for line in _field_lines(d, change.action)]
     if change.needs:
         lines.append(f"# apply reads {', '.join(change.needs)}")
     return lines or ["# no field differs"]

@@ -62,7 +62,24 @@ def _value(value: Any) -> str:
     return json.dumps(to_json(value), sort_keys=True, ensure_ascii=False)
 
 
-def _field_line(d: FieldDiff, action: str, style: Style) -> str:
+DERIVED = " (derived)"  # a value the author never wrote: a default of the tool or the gateway
+
+
+def is_derived(d: FieldDiff, derived: frozenset[str] | set[str]) -> bool:
+    """Whether the diff is of a field the author never wrote (see desired.source_of)."""
+    return bool(derived) and d.path.split(".")[0].split("[")[0] in derived
+
+
+def derived_fields(plan: Plan, change: Change) -> frozenset[str]:
+    return frozenset(plan.sources.get(change.id, {}).get("derived", ()))
+
+
+def _field_line(d: FieldDiff, action: str, style: Style, derived: frozenset[str] = frozenset()) -> str:
+    line = _field_text(d, action, style)
+    return line + style(DERIVED, "dim") if is_derived(d, derived) else line
+
+
+def _field_text(d: FieldDiff, action: str, style: Style) -> str:
     if d.sensitive:
         symbol = {CREATE: "+", DELETE: "-"}.get(action, "~")
         return f"      {style(symbol, COLOR.get(action, 'yellow'))} {d.path}: {d.note}"
@@ -73,14 +90,14 @@ def _field_line(d: FieldDiff, action: str, style: Style) -> str:
     return f"      {style('~', 'yellow')} {d.path}: {_value(d.before)} -> {_value(d.after)}"
 
 
-def render_change(change: Change, style: Style, address: str = "") -> str:
+def render_change(change: Change, style: Style, address: str = "", derived: frozenset[str] = frozenset()) -> str:
     header = f"  # {change.id} {VERB[change.action]}"
     if change.reason:
         header += f" ({change.reason})"
     symbol = style(SYMBOL[change.action].rjust(3), COLOR[change.action])
     lines = [style(header, "bold"), f"{symbol} {address or change.kind + ' ' + '/'.join(change.key)}"]
     if change.action != DELETE:
-        lines += [_field_line(d, change.action, style) for d in change.field_diffs()]
+        lines += [_field_line(d, change.action, style, derived) for d in change.field_diffs()]
     if change.needs:
         lines.append(style(f"      (apply reads {', '.join(change.needs)})", "dim"))
     return "\n".join(lines) + "\n"
@@ -126,7 +143,7 @@ def render_plan(plan: Plan, style: Style) -> str:
             out.append(style("No changes.", "green") + " The store matches the manifests.\n")
     else:
         out.append("reconciler will perform the following actions:\n\n")
-        out += [render_change(c, style, plan.address(c)) + "\n" for c in plan.changes]
+        out += [render_change(c, style, plan.address(c), derived_fields(plan, c)) + "\n" for c in plan.changes]
     out.append(plan_summary(plan) + "\n")
     out += [style("Warning: ", "yellow") + note + "\n" for note in plan.notes]
     if plan.unverifiable:
