@@ -223,6 +223,7 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                           "kubectl label selector matches: a=b,c!=d, 'a in (x,y)', 'a notin (x)', a, !a "
                           "(repeatable; all must hold). With --prune, deletes only the selection's orphans."),
         click.option("--target", "target", multiple=True, metavar="KIND/NAME", type=TargetType(),
+                     envvar="RECONCILER_TARGET", show_envvar=True,
                      help="Plan only this manifest (kind and metadata.name, e.g. Model/claude-sonnet) and "
                           "what it depends on (repeatable). A targeted plan is partial."),
         click.option("--rotate-secrets", is_flag=True, envvar="RECONCILER_ROTATE_SECRETS", show_envvar=True,
@@ -617,17 +618,22 @@ def _plan_cost(outcome: Any, store: Any) -> Any:
               envvar="RECONCILER_PROGRESS_INTERVAL", show_envvar=True, expose_value=False,
               callback=lambda ctx, param, value: ctx.meta.__setitem__("reconciler.progress_interval", value),
               help="Off a terminal (CI logs): seconds between `Still applying...` lines.")
+@click.option("--auto-approve", is_flag=True, envvar="RECONCILER_AUTO_APPROVE", show_envvar=True,
+              help="On a terminal, apply without showing the plan and asking first (off a terminal, "
+                   "and with a saved plan, apply never asks).")
 @verbosity_options
 def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int, select: tuple[str, ...],
           target: tuple[str, ...], rotate_secrets: bool, strict: bool, report_file: str | None,
-          lock_timeout: float, fmt: str, metrics_file: str | None) -> int:
+          lock_timeout: float, fmt: str, metrics_file: str | None, auto_approve: bool) -> int:
     """Make the store match the manifests, or apply a saved plan FILE exactly.
 
     Secrets are read from their references before the first write; a missing
     one fails the apply with nothing written. Re-running with nothing changed
-    writes nothing. Progress goes to stderr: on a terminal one line rewritten
-    in place, in a log a line every --progress-interval seconds. With -q and
-    the text format, nothing is printed unless the apply fails.
+    writes nothing. On a terminal (stdin and stdout), the plan is shown first
+    and only "yes" applies it (--auto-approve skips the question). Progress goes
+    to stderr: on a terminal one line rewritten in place, in a log a line every
+    --progress-interval seconds. With -q and the text format, nothing is printed
+    unless the apply fails.
     """
     import time
 
@@ -635,8 +641,9 @@ def apply(paths: tuple[str, ...], store_url: str, prune: bool, max_deletes: int,
 
     record = RunRecord(started=time.time())
     try:
+        asks = not auto_approve and sys.stdin.isatty() and sys.stdout.isatty() and _verbosity() >= 0
         code = _apply(record, paths, store_url, (prune, max_deletes, select, rotate_secrets, target), strict,
-                      report_file, lock_timeout, fmt)
+                      report_file, lock_timeout, fmt, _approve if asks else None)
     except BaseException:
         if metrics_file:
             _write_metrics(metrics_file, record, EXIT_ERROR, failing=True)
@@ -665,8 +672,21 @@ def _refuse_plan_options(path: str) -> None:
                                "`reconciler plan` instead")
 
 
+def _approve(plan: Any) -> bool:
+    """Terraform's question, at a terminal: the plan, then only "yes" proceeds."""
+    from reconciler.render.text import render_plan
+
+    _out(render_plan(plan, _style(sys.stdout)) + "\nDo you want to perform these actions?\n"
+         "  reconciler will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n"
+         "  Enter a value: ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline()
+    _out("\n")
+    return answer.strip() == "yes"
+
+
 def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args: tuple[Any, ...], strict: bool,
-           report_file: str | None, lock_timeout: float, fmt: str) -> int:
+           report_file: str | None, lock_timeout: float, fmt: str, approve: Any = None) -> int:
     import time
 
     from reconciler.plan import PlanOptions
@@ -678,6 +698,12 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
     from reconciler.secrets import SecretResolver
 
     resolver = SecretResolver()
+    asked: list[bool] = []
+
+    def asking(plan: Any) -> bool:
+        asked.append(True)
+        return bool(approve(plan))
+
     progress: Progress | LogProgress | None = None
     if _verbosity() >= 0:
         interval = click.get_current_context().meta.get("reconciler.progress_interval", 10.0)
@@ -694,7 +720,8 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
             validation = _validated(paths, strict)  # before the lock: invalid manifests create no store
             try:
                 outcome, report = apply_manifests(validation, store, options, resolver,
-                                                  lock_timeout, progress, strict)
+                                                  lock_timeout, progress, strict,
+                                                  asking if approve is not None else None)
                 _outlive(outcome)
             except InvalidManifests as exc:
                 _report_invalid(exc, strict)
@@ -713,7 +740,7 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
         _out(to_json_text(report.to_dict()))
     elif _verbosity() >= 0 or not report.ok:
         if len(plan_.changes) <= FULL_PLAN_IN_APPLY or _verbosity() > 0:
-            if not plan_.empty:
+            if not plan_.empty and not asked:  # an approved plan was shown already
                 _out(render_plan(plan_, _style(sys.stdout)) + "\n")
         else:  # the report below names every change; thousands of per-field diffs only bury it
             _out(f"{len(plan_.changes)} changes (their per-field plan: -v, or `plan --out`).\n")

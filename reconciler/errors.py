@@ -29,3 +29,7 @@ class PlanFileError(ReconcilerError):
 
 class OutputError(ReconcilerError):
     """A file the user asked for cannot be written where they asked (a directory, a special file)."""
+
+
+class ApplyCancelled(ReconcilerError):
+    """The person at the terminal did not approve the plan: nothing was written."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from reconciler import __version__
 from reconciler.apply import ApplyReport, apply_plan
 from reconciler.desired import desired_state, source_of
 from reconciler.diagnostics import sort_diagnostics
-from reconciler.errors import PlanFileError, ReconcilerError
+from reconciler.errors import ApplyCancelled, PlanFileError, ReconcilerError
 from reconciler.plan import Plan, PlanOptions, compare
 from reconciler.planfile import load_plan
 from reconciler.project import Layout
@@ -146,11 +146,16 @@ def apply_manifests(
     lock_timeout: float,
     progress: ProgressCallback | None = None,
     strict: bool = False,
+    approve: Callable[[Plan], bool] | None = None,
 ) -> tuple[PlanOutcome, ApplyReport]:
-    """Plan and apply under the store's lock, so that the state planned against is the one written."""
+    """Plan and apply under the store's lock, so that the state planned against is the one written.
+    `approve` (a person at a terminal) sees a plan with changes first; ApplyCancelled unless it agrees."""
     holder = holder_identity()
     with store.lock(lock_timeout, holder):
         outcome = make_plan(paths, store, options, resolver, strict)
+        if approve is not None and not outcome.plan.empty and not outcome.plan.refusal \
+                and not approve(outcome.plan):
+            raise ApplyCancelled("apply cancelled: only 'yes' approves the plan; nothing was written")
         source = paths if isinstance(paths, Sequence) else paths.paths  # a Layout's or a validation's
         run = RunInfo(holder, __version__, outcome.plan.to_history(), run_source(source))
         return outcome, apply_plan(outcome.plan, store, resolver, run, progress)
