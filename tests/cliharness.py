@@ -215,3 +215,30 @@ spec:
       access_key: {env: AWS_ACCESS_KEY_ID}
       access_key_secret: {env: AWS_SECRET_ACCESS_KEY}
 """
+
+
+def read_terminal(controller: int, process: subprocess.Popen[Any], answers: dict[bytes, bytes] | None = None,
+                  timeout: float = 30) -> bytes:
+    """Everything a child writes to the pseudo-terminal `controller` until it closes it; each answer is
+    typed once, when its prompt shows. The controller is closed afterwards."""
+    import select
+
+    seen, pending = b"", dict(answers or {})
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], timeout)
+            if not ready:
+                process.kill()
+                raise AssertionError(f"no output from the terminal for {timeout} s")
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            for prompt in [p for p in pending if p in seen]:
+                os.write(controller, pending.pop(prompt))
+    finally:
+        os.close(controller)
+    return seen

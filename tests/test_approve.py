@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.cliharness import object_count
+from tests.cliharness import object_count, read_terminal
 from tests.conftest import run_cli
 from tests.storefixtures import ENV
 
@@ -36,23 +34,8 @@ def on_terminal(args: list[str], answer: str | None, cwd: Path) -> tuple[int, st
     process = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, stdin=terminal,
                                stdout=terminal, stderr=subprocess.DEVNULL, env={**env, **ENV, "NO_COLOR": "1"})
     os.close(terminal)
-    seen, typed, deadline = b"", False, time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], 1)
-        if ready:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        if answer is not None and not typed and b"Enter a value:" in seen:
-            os.write(controller, answer.encode() + b"\n")
-            typed = True
-        if process.poll() is not None and not ready:
-            break
-    os.close(controller)
+    answers = {b"Enter a value:": answer.encode() + b"\n"} if answer is not None else {}
+    seen = read_terminal(controller, process, answers)
     return process.wait(timeout=30), seen.decode().replace("\r\n", "\n")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import click
 import pytest
 
 from reconciler.cli import cli
+from tests.cliharness import read_terminal
 from tests.conftest import KEY_A, ROOT, run_cli
 
 MANIFESTS = """apiVersion: reconciler/v1
@@ -177,20 +177,7 @@ def run_on_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[in
     process = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=terminal, env={**full_env, "NO_COLOR": "1", **env})
     os.close(terminal)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([controller], [], [], 30)
-        if not ready:
-            process.kill()
-            raise AssertionError("no output from the terminal for 30 s")
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(controller)
+    seen = read_terminal(controller, process)
     stdout, _ = process.communicate(timeout=30)
     return process.returncode, stdout.decode(), seen.decode()
 
