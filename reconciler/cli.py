@@ -521,6 +521,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     """
     import time
 
+    from reconciler.lastwrite import last_writes
     from reconciler.plan import PlanOptions
     from reconciler.planfile import is_plan_file, save_plan
     from reconciler.run import InvalidManifests, make_plan
@@ -535,6 +536,7 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     try:
         outcome = make_plan(_layout(paths), store, options, SecretResolver(), strict)
         _outlive(outcome)
+        last_writes(store, outcome.plan)
         cost_report = _plan_cost(outcome, store) if with_cost else None
     except InvalidManifests as exc:
         _report_invalid(exc, strict)

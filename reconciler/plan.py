@@ -69,6 +69,8 @@ class Plan:
     warnings: list[Diagnostic] = field(default_factory=list)
     # change id -> the manifest that writes it: {"manifest": "Model/claude-sonnet", "file", "line"[, "detail"]}
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # change id -> the apply that last wrote the store's side ({} when none did; see lastwrite.py)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     actual: State | None = field(default=None, repr=False, compare=False)
 
@@ -118,6 +120,8 @@ class Plan:
         source = self.sources.get(change.id)
         if source is not None:
             out["source"] = source
+        if change.id in self.provenance:
+            out["last_written"] = self.provenance[change.id] or None
         return out
 
     def address(self, change: Change) -> str:

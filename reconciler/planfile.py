@@ -166,6 +166,8 @@ def _read(path: str, environ: Mapping[str, str] | None, verify: bool) -> tuple[P
         plan.warnings = [_diagnostic(d) for d in body.get("warnings", [])]
         plan.sources = {f"{c['kind']}/{c['key']}": _source(c["source"]) for c in body["plan"].get("changes", [])
                         if "source" in c}
+        plan.provenance = {f"{c['kind']}/{c['key']}": _last_written(c["last_written"])
+                           for c in body["plan"].get("changes", []) if "last_written" in c}
         for change in plan.changes:
             change.check_shape()
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -184,6 +186,15 @@ def _source(saved: Any) -> dict[str, Any]:
         out["detail"] = str(saved["detail"])
     if "derived" in saved:
         out["derived"] = [str(name) for name in saved["derived"]]
+    return out
+
+
+def _last_written(saved: Any) -> dict[str, Any]:
+    if saved is None:
+        return {}
+    out = {"apply": int(saved["apply"]), "who": str(saved["who"]), "when": str(saved["when"])}
+    if saved.get("commit"):
+        out["commit"] = str(saved["commit"])
     return out
 
 

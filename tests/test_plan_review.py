@@ -5,6 +5,8 @@ marked as derived, and the same in the markdown comment."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 from tests import storefixtures
@@ -44,3 +46,29 @@ def test_a_changed_model_reads_as_its_author_wrote_it(backend: Backend, tmp_path
     assert '+ config.provider_options.anthropic.allowed_domains[]: "go.dev"' in markdown
     assert "- compression_threshold: 70 (derived)" in markdown
     assert not any(c["kind"] == "Override" for c in plan["changes"])  # still routed to the same model
+
+
+def test_drift_says_when_and_by_whom_the_store_was_last_written(backend: Backend, tmp_path: Path) -> None:
+    manifests = example_manifests(tmp_path)
+    assert run_cli("apply", str(manifests.path), "--store", backend.url, env=manifests.env).returncode == 0
+    branch = tmp_path / "branch"
+    shutil.copytree(manifests.path, branch)
+    model = branch / "models" / "anthropic.yaml"
+    model.write_text(model.read_text().replace("  context_limit: 200000\n", "  context_limit: 1000000\n", 1))
+    # someone applies a branch; someone else edits a provider in the database by hand
+    assert run_cli("apply", str(branch), "--store", backend.url, env=manifests.env).returncode == 0
+    backend.query("INSERT INTO providers (name, type, display_name, enabled, base_url) VALUES "
+                  "('by-hand', 'openai-compat', 'By hand', TRUE, 'https://llm.example.com/v1')")
+    text = run_cli("plan", str(manifests.path), "--store", backend.url, "--prune", env=manifests.env).stdout
+    sonnet = text[text.index("  # Model/default/anthropic/claude-sonnet-4-5"):]
+    sonnet = sonnet[:sonnet.index("\n\n")]
+    assert re.search(r"\(the store's value was last applied by \S+@\S+ pid \d+ at \S+ \(apply #2\)\)", sonnet)
+    by_hand = text[text.index("  # Provider/by-hand will"):]
+    assert "(the store's value was written outside reconciler (no apply among the last 50" in by_hand
+    plan = json.loads(run_cli("plan", str(manifests.path), "--store", backend.url, "--format", "json", "--prune",
+                              env=manifests.env).stdout)
+    written = {c["key"]: c["last_written"] for c in plan["changes"]}
+    assert written["by-hand"] is None and written["default/anthropic/claude-sonnet-4-5"]["apply"] == 2
+    markdown = run_cli("plan", str(manifests.path), "--store", backend.url, "--format", "markdown",
+                       env=manifests.env).stdout
+    assert "# the store's value was last applied by" in markdown

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from reconciler.changes import CREATE, DELETE, REPLACE, UPDATE, Change, FieldDiff
 from reconciler.diagnostics import Diagnostic
+from reconciler.lastwrite import provenance_line
 from reconciler.plan import ACTIONS, Plan
 from reconciler.render.text import DERIVED, _value, derived_fields, is_derived, not_selected_note, plan_summary
 
@@ -119,7 +120,8 @@ def _detail_blocks(plan: Plan) -> list[str]:
     for change in plan.changes:
         heading = f"#### {change.kind}\n\n" if change.kind != previous else ""
         previous = change.kind
-        blocks.append(heading + _details(change, _written(plan, change), derived_fields(plan, change)))
+        blocks.append(heading + _details(change, _written(plan, change), derived_fields(plan, change),
+                                         provenance_line(plan, change.id)))
     return blocks
 
 
@@ -133,11 +135,12 @@ def _written(plan: Plan, change: Change) -> str:
     return f"{_html(kind)} <b>{_html(name)}</b>{detail} ({_html(source['file'])}:{source['line']}) "
 
 
-def _details(change: Change, written: str = "", derived: frozenset[str] = frozenset()) -> str:
+def _details(change: Change, written: str = "", derived: frozenset[str] = frozenset(), last: str = "") -> str:
     summary = f"{ICON[change.action]} <b>{change.action}</b> {written}<code>{_html(change.id)}</code>"
     if change.reason:
         summary += f": {_inline(change.reason)}"
-    body = "\n".join(_one_line(line) for line in _diff_lines(change, derived)).replace("```", "ʼʼʼ")
+    lines = _diff_lines(change, derived) + ([f"# {last}"] if last else [])
+    body = "\n".join(_one_line(line) for line in lines).replace("```", "ʼʼʼ")
     return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n\n</details>\n\n"
 
 

@@ -19,6 +19,7 @@ from reconciler.changes import (
     FieldDiff,
 )
 from reconciler.diagnostics import Diagnostic
+from reconciler.lastwrite import provenance_line
 from reconciler.plan import Plan
 from reconciler.render import Style
 from reconciler.state import to_json
@@ -90,7 +91,8 @@ def _field_text(d: FieldDiff, action: str, style: Style) -> str:
     return f"      {style('~', 'yellow')} {d.path}: {_value(d.before)} -> {_value(d.after)}"
 
 
-def render_change(change: Change, style: Style, address: str = "", derived: frozenset[str] = frozenset()) -> str:
+def render_change(change: Change, style: Style, address: str = "", derived: frozenset[str] = frozenset(),
+                  written: str = "") -> str:
     header = f"  # {change.id} {VERB[change.action]}"
     if change.reason:
         header += f" ({change.reason})"
@@ -100,6 +102,8 @@ def render_change(change: Change, style: Style, address: str = "", derived: froz
         lines += [_field_line(d, change.action, style, derived) for d in change.field_diffs()]
     if change.needs:
         lines.append(style(f"      (apply reads {', '.join(change.needs)})", "dim"))
+    if written:
+        lines.append(style(f"      ({written})", "dim"))
     return "\n".join(lines) + "\n"
 
 
@@ -143,7 +147,8 @@ def render_plan(plan: Plan, style: Style) -> str:
             out.append(style("No changes.", "green") + " The store matches the manifests.\n")
     else:
         out.append("reconciler will perform the following actions:\n\n")
-        out += [render_change(c, style, plan.address(c), derived_fields(plan, c)) + "\n" for c in plan.changes]
+        out += [render_change(c, style, plan.address(c), derived_fields(plan, c), provenance_line(plan, c.id)) + "\n"
+                for c in plan.changes]
     out.append(plan_summary(plan) + "\n")
     out += [style("Warning: ", "yellow") + note + "\n" for note in plan.notes]
     if plan.unverifiable:
