@@ -159,9 +159,13 @@ def test_access_lists_round_trip_through_coder(fake_coder: FakeCoder, tmp_path: 
 
     (root / "doc0.yaml").write_text(MODEL % "  access: {groups: [Everyone], users: [bob]}\n")
     code, body, _ = plan(root, fake_coder, tmp_path)
-    assert [d["path"] for d in body["changes"][0]["diff"]] == ["access.groups", "access.users"]
-    assert body["changes"][0]["diff"][0] == {"path": "access.groups", "before": ["ml-platform"],
-                                             "after": ["Everyone"]}
+    # lists diff element by element: one removed, one added
+    assert body["changes"][0]["diff"] == [
+        {"path": "access.groups[]", "before": "ml-platform", "after": None},
+        {"path": "access.groups[]", "before": None, "after": "Everyone"},
+        {"path": "access.users[]", "before": "alice", "after": None},
+        {"path": "access.users[]", "before": None, "after": "bob"},
+    ]
     assert apply(root, fake_coder, tmp_path).returncode == 0
     assert model.group_acl == {org_id: "read"} and set(model.user_acl) == {
         u.id for u in fake_coder.state.people.users.values() if u.username == "bob"}
