@@ -717,6 +717,8 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
             _refuse_plan_options(paths[0])
             plan_, report = apply_saved(paths[0], store, resolver, lock_timeout, progress)
         else:
+            if approve is not None and fmt == "json":  # as Terraform's -json: the question would corrupt it
+                raise click.UsageError("--format json at a terminal needs --auto-approve")
             prune, max_deletes, select, rotate_secrets, target = plan_args
             options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets, tuple(target))
             validation = _validated(paths, strict)  # before the lock: invalid manifests create no store

@@ -72,3 +72,11 @@ def test_a_saved_plan_never_asks(repo: Path) -> None:
     assert made.returncode == 0, made.stderr
     code, screen = on_terminal(["apply", "p.plan", "--store", store(repo)], None, repo)
     assert code == 0 and QUESTION not in screen and "Apply complete: 1 applied" in screen
+
+
+def test_json_at_a_terminal_needs_auto_approve(repo: Path) -> None:
+    code, screen = on_terminal(["apply", "manifests", "--store", store(repo), "--format", "json"], None, repo)
+    assert code == 1 and QUESTION not in screen and not (repo / "store.db").exists()
+    code, screen = on_terminal(["apply", "manifests", "--store", store(repo), "--format", "json", "--auto-approve"],
+                               None, repo)
+    assert code == 0 and '"applied"' in screen
