@@ -20,6 +20,7 @@ import tempfile
 from common import ROOT, python, reconciler, run_timed, table, time_command
 
 sys.path.insert(0, ROOT)
+os.environ.setdefault("RECONCILER_CACHE", "off")  # cold runs, as measured before the cache
 from benchmarks.generate import generate  # noqa: E402
 
 FLOOR = """

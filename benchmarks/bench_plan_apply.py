@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from common import ROOT, grid, reconciler, run_timed
 
 sys.path.insert(0, ROOT)
+os.environ.setdefault("RECONCILER_CACHE", "off")  # cold runs, as measured before the cache
 from benchmarks.generate import generate  # noqa: E402
 
 DSN_ENVS = ("RECONCILER_BENCH_POSTGRES_DSN", "RECONCILER_TEST_POSTGRES_DSN")

@@ -210,8 +210,22 @@ def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def cache_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    def switch(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if not value:
+            from reconciler.cache import switch_off
+
+            switch_off()
+        return value
+
+    return click.option("--cache/--no-cache", default=True, envvar="RECONCILER_CACHE", show_envvar=True,
+                        expose_value=False, callback=switch,
+                        help="--no-cache: parse and check every file and plan in full, without the cache "
+                             "in .reconciler/cache/ (or $RECONCILER_CACHE_DIR); RECONCILER_CACHE=off.")(func)
+
+
 def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
+    options = [cache_option,
         click.option("--prune", is_flag=True, envvar="RECONCILER_PRUNE", show_envvar=True,
                      help="Delete store objects that no manifest names (protected ones excepted)."),
         click.option("--max-deletes", type=click.IntRange(min=0), default=10, show_default=True,
@@ -437,6 +451,7 @@ def cli() -> None:
 @click.option("--jobs", type=click.IntRange(min=1, max=64), envvar="RECONCILER_JOBS", show_envvar=True,
               help="Processes that parse a large input (400+ files): default one per CPU; 1 for none. "
                    "The result is the same for any number.")
+@cache_option
 @verbosity_options
 def validate(paths: tuple[str, ...], fmt: str, strict: bool, jobs: int | None) -> int:
     """Check manifests against the JSON Schemas and the semantic rules.
@@ -475,14 +490,9 @@ def _show_diagnostics(result: Any, strict: bool) -> None:
 
 def _plan_diagnostics(outcome: Any) -> list[Any]:
     """Validation's diagnostics and the plan-time price checks against the store's price book."""
-    if outcome.validation is None:
-        return []
-    from reconciler.validate.pricebook import price_book_diagnostics
+    from reconciler.noop import shown_diagnostics
 
-    found = list(outcome.validation.diagnostics)
-    if outcome.desired is not None and outcome.actual is not None:
-        found += price_book_diagnostics(outcome.validation.manifests, outcome.desired, outcome.actual)
-    return found
+    return shown_diagnostics(outcome)
 
 
 def _report_invalid(exc: Any, strict: bool) -> NoReturn:
@@ -534,7 +544,8 @@ def plan(paths: tuple[str, ...], store_url: str, out_file: str | None, fmt: str,
     store = _open_observed(store_url, read_only=True)  # read-only: a SQL store is neither created nor migrated
     started = time.monotonic()
     try:
-        outcome = make_plan(_layout(paths), store, options, SecretResolver(), strict)
+        outcome = make_plan(_layout(paths), store, options, SecretResolver(), strict,
+                            reuse=not (out_file or with_cost))
         _outlive(outcome)
         last_writes(store, outcome.plan)
         cost_report = _plan_cost(outcome, store) if with_cost else None
@@ -721,9 +732,12 @@ def _apply(record: RunRecord, paths: tuple[str, ...], store_url: str, plan_args:
                 raise click.UsageError("--format json at a terminal needs --auto-approve")
             prune, max_deletes, select, rotate_secrets, target = plan_args
             options = PlanOptions(prune, max_deletes, tuple(select), rotate_secrets, tuple(target))
-            validation = _validated(paths, strict)  # before the lock: invalid manifests create no store
+            from reconciler.noop import unchanged
+
+            layout = _layout(paths)  # a store the no-op shortcut holds for exists, with valid manifests
+            manifests = layout if unchanged(layout, store, options, strict, resolver) else _validated(paths, strict)
             try:
-                outcome, report = apply_manifests(validation, store, options, resolver,
+                outcome, report = apply_manifests(manifests, store, options, resolver,
                                                   lock_timeout, progress, strict,
                                                   asking if approve is not None else None)
                 _outlive(outcome)

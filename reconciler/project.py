@@ -46,10 +46,10 @@ class Layout:
     exclude_root: str = "."
     environment: str | None = None
 
-    def validate(self, jobs: int | None = None) -> Any:
+    def validate(self, jobs: int | None = None, use_cache: bool = True) -> Any:
         from reconciler.validate import validate_paths
 
-        return validate_paths(self.paths, jobs, self.overlays, self.exclude, self.exclude_root)
+        return validate_paths(self.paths, jobs, self.overlays, self.exclude, self.exclude_root, use_cache)
 
 
 @dataclass

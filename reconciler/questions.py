@@ -38,9 +38,9 @@ def read_sides(paths: Sequence[str] | Any, store: Store | None, resolver: Secret
     from reconciler.run import InvalidManifests
 
     if hasattr(paths, "validate"):  # a project's layout: its paths, an environment's overlays, excludes
-        validation = paths.validate()
+        validation = paths.validate(use_cache=False)
     elif paths:
-        validation = validate_paths(paths)
+        validation = validate_paths(paths, use_cache=False)
     else:
         validation = None
     if validation is not None and not validation.ok(False):

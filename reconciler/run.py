@@ -41,6 +41,7 @@ class PlanOutcome:
     plan: Plan
     desired: State | None = None  # what the manifests ask for (before --select narrows it)
     actual: State | None = None  # the store's state planned against
+    reused: bool = False  # the no-op shortcut answered (reconciler.noop): no states, only the plan
 
 
 def holder_identity() -> str:
@@ -53,18 +54,32 @@ def holder_identity() -> str:
 
 def make_plan(
     paths: Sequence[str] | Layout | ValidationResult, store: Store, options: PlanOptions, resolver: SecretResolver,
-    strict: bool = False
+    strict: bool = False, reuse: bool = True,
 ) -> PlanOutcome:
     """`paths`: manifest paths, a project's Layout (base paths, an environment's overlays, excludes),
-    or their validation already made (so that invalid manifests never open a store)."""
+    or their validation already made (so that invalid manifests never open a store).
+
+    `reuse`: answer from the no-op shortcut when it holds (reconciler.noop; paths, or a Layout
+    without overlays); the outcome then has no states, so a caller that needs them (a saved plan,
+    a cost report) passes False."""
+    from reconciler.noop import Shortcut
+
+    shortcut = Shortcut.begin(paths, store, options, strict) if reuse else None
+    if shortcut is not None:
+        reused = shortcut.reuse(options, resolver)
+        if reused is not None:
+            return reused
     validation = validated(paths)
     if not validation.ok(strict):
         raise InvalidManifests(validation)
     actual = store.read()
+    views: list[tuple[str, str, str | None]] = []
 
     def view_of(ref: str, group: str) -> str | None:
         plaintext = resolver.try_resolve(ref)
-        return None if plaintext is None else store.secret_view(plaintext, group)
+        view = None if plaintext is None else store.secret_view(plaintext, group)
+        views.append((ref, group, view))
+        return view
 
     desired = desired_state(validation.manifests, actual, view_of)
     _read_access(store, desired, actual, validation)
@@ -77,7 +92,10 @@ def make_plan(
         plan.notes.insert(0, partial_note(options.target, scope))
     refuse_in_plan(plan, store.refusals(plan.changes))
     _attach_sources(plan, desired, validation.paths)
-    return PlanOutcome(validation, plan, desired, actual)
+    outcome = PlanOutcome(validation, plan, desired, actual)
+    if shortcut is not None:
+        shortcut.remember(outcome, views)
+    return outcome
 
 
 def _read_access(store: Store, desired: State, actual: State, validation: ValidationResult) -> None:

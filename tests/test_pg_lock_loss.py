@@ -62,8 +62,9 @@ def test_the_lock_is_held_by_the_session_that_writes(pg_backend: PostgresBackend
     try:
         with store.lock(5, "writer"):
             pid = backend_pid(store)
-            held = pg_backend.query(
-                f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = {pid}")
+            held = pg_backend.query(  # the lock itself (objsubid 1); the others spell the holder's name
+                f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = {pid}"
+                " AND objsubid = 1")
             assert held == [(1,)]
             assert store.apply([CHANGE], {}, RUN)[0].status == "applied"
         assert pg_backend.query(

@@ -300,6 +300,12 @@ def paused_gc() -> Iterator[None]:
 
 
 def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
+    raw, problems = read_file(path)
+    return load_bytes(raw, path) if raw is not None else ([], problems)
+
+
+def read_file(path: str) -> tuple[bytes | None, list[Diagnostic]]:
+    """The bytes of a manifest file (`-`: standard input), or why it cannot be read."""
     try:
         if path == "-":
             import sys
@@ -311,9 +317,9 @@ def load_file(path: str) -> tuple[list[Document], list[Diagnostic]]:
             raw = read_regular(path, MAX_FILE_BYTES)  # exactly its size: no 16 MiB buffer per file
     except OSError as exc:
         if exc.errno == errno.EFBIG:
-            return [], [_file_diag(path, "RC102", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
-        return [], [_path_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
-    return load_bytes(raw, path)
+            return None, [_file_diag(path, "RC102", f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
+        return None, [_path_diag(path, "RC101", f"cannot read: {exc.strerror or exc}")]
+    return raw, []
 
 
 def load_bytes(raw: bytes, path: str) -> tuple[list[Document], list[Diagnostic]]:

@@ -2,8 +2,12 @@
 
 The apply lock is a session-level `pg_advisory_lock` on a dedicated
 connection, so the server releases it when the holder's session dies. The
-holder's identity sits in `lock_holders`, keyed by its session, so that a
-waiter can name it.
+holder's identity is spelled in shared advisory locks of the same session
+(`pg_locks` shows them to every session: four bytes of the identity per lock,
+the lock's class id giving its place), so that a waiter can name it without
+the holder writing anything: an apply that changes nothing commits no write.
+They go with the session, as the lock does. (Before, the identity was a row
+of `lock_holders`; a row another version wrote is still read.)
 """
 
 from __future__ import annotations
@@ -62,6 +66,41 @@ def redact(url: str) -> str:
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     query = urlencode([(k, v) for k, v in pairs if k not in ("password", "sslpassword", "passfile")])
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+IDENTITY_BYTES = 512  # the most of a holder's identity spelled in locks (4 bytes per lock)
+IDENTITY_QUERY = """
+SELECT l.objid FROM pg_locks l
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.pid = ?
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid::bigint BETWEEN ? AND ?
+ORDER BY l.classid
+"""
+
+
+def identity_locks(key: int, identity: str) -> tuple[list[int], list[int]]:
+    """The (class id, object id) pairs of the shared advisory locks that spell `identity` for the
+    lock `key`: consecutive class ids from `identity_base(key)`, four bytes per object id."""
+    data = identity.encode()
+    data += b"\0" * (-len(data) % 4)
+    base = identity_base(key)
+    chunks = [int.from_bytes(data[i:i + 4], "big", signed=True) for i in range(0, len(data), 4)]
+    return [base + i for i in range(len(chunks))], chunks
+
+
+def _spelled_identity(holder: str) -> str:
+    """The holder's identity as JSON of at most IDENTITY_BYTES bytes (a long holder name is cut)."""
+    identity = holder_identity(holder)
+    while True:
+        text = json.dumps(identity, ensure_ascii=False)
+        if len(text.encode()) <= IDENTITY_BYTES:
+            return text
+        identity["holder"] = str(identity["holder"])[:-16]
+
+
+def identity_base(key: int) -> int:
+    """A class id with room for IDENTITY_BYTES / 4 after it, below 2**31 (int4)."""
+    return (key & 0x3FFFFFFF) // 1024 * 1024
 
 
 def advisory_key(purpose: str, schema: str) -> int:
@@ -173,22 +212,17 @@ class PostgresDialect:
                     if remaining <= 0:
                         raise LockError(lock_message(self._holder(tx, key), timeout))
                     time.sleep(min(LOCK_POLL_SECONDS, remaining))
-                tx.execute(  # rows of sessions that died holding the lock
-                    "DELETE FROM lock_holders"
-                    " WHERE session NOT IN (SELECT pid FROM pg_stat_activity)"
-                )
-                tx.execute(
-                    "INSERT INTO lock_holders (session, identity) VALUES (pg_backend_pid(), ?)"
-                    " ON CONFLICT (session) DO UPDATE SET identity = excluded.identity",
-                    (json.dumps(holder_identity(holder)),),
-                )
+                spelled = identity_locks(key, _spelled_identity(holder))
+                tx.execute("SELECT count(pg_advisory_lock_shared(c, o))"
+                           " FROM unnest(?::int[], ?::int[]) AS t(c, o)", spelled)
             try:
                 yield
             finally:
                 if not self.lost(conn):
                     with self._failing_lock(conn):
                         tx = Tx(conn.cursor(), self.placeholder)
-                        tx.execute("DELETE FROM lock_holders WHERE session = pg_backend_pid()")
+                        tx.execute("SELECT count(pg_advisory_unlock_shared(c, o))"
+                                   " FROM unnest(?::int[], ?::int[]) AS t(c, o)", spelled)
                         tx.execute("SELECT pg_advisory_unlock(?)", (key,))
         finally:
             if own:
@@ -207,6 +241,15 @@ class PostgresDialect:
         if not found:
             return None
         identity, session = found[0]
+        base = identity_base(key)
+        spelled = tx.rows(IDENTITY_QUERY, (session, base, base + IDENTITY_BYTES // 4 - 1))
+        if spelled:
+            raw = b"".join(int(objid).to_bytes(4, "big") for (objid,) in spelled).rstrip(b"\0")
+            try:
+                identity = raw.decode()
+                json.loads(identity)
+            except ValueError:  # cut short mid-character or mid-value: say what is known
+                identity = None
         if identity is None:
             return {"holder": f"an unnamed PostgreSQL session (backend pid {session})"}
         data = json.loads(identity)

@@ -590,6 +590,21 @@ class SqlStore:
             return None  # no store yet: nothing stored to compare with
         return fingerprint(self._salt, plaintext)
 
+    def change_token(self) -> Any:
+        """A value that differs whenever the store may have changed, or None when the dialect has
+        no cheap, reliable one (reconciler.noop). Taken before and after a read: equal tokens
+        mean the read saw one state."""
+        files_token = getattr(self._dialect, "change_token", None)
+        if files_token is None or self._absent():
+            return None
+        marks = files_token()
+        if marks is None:
+            return None
+        doing = f"cannot read the store at {self._dialect.where}"
+        with self._transaction(doing, write=False) as tx:
+            last = tx.value("SELECT coalesce(max(id), 0) FROM history")
+        return (marks, last, files_token())
+
     def lock(self, timeout: float, holder: str) -> AbstractContextManager[None]:
         """The dialect's lock; a server's is taken on this store's own connection, the one that
         writes, so that losing it loses the writes too (see PostgresDialect.lock)."""

@@ -80,6 +80,31 @@ class SqliteDialect:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def change_token(self) -> tuple[Any, ...] | None:
+        """The stat (size, mtime, ctime, inode) of the database file and of its -wal and -journal
+        files, and the database header (its change counter, schema cookie, page count): any write,
+        by anyone, moves one of them. A file changed in the last two seconds gives None, since a
+        second write could keep its timestamps and size (and WAL mode need not bump the counter)."""
+        now = time.time_ns()
+        marks: list[Any] = []
+        for suffix in ("", "-wal", "-journal"):
+            try:
+                info = os.stat(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                marks.append(None)
+                continue
+            except OSError:
+                return None
+            if max(info.st_ctime_ns, info.st_mtime_ns) >= now - 2_000_000_000:
+                return None
+            marks.append((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+        try:
+            with open(self.path, "rb") as fh:
+                marks.append(fh.read(100))
+        except OSError:
+            return None
+        return tuple(marks)
+
     def before_migrating(self, tx: Tx) -> None:
         """BEGIN IMMEDIATE already serialises writers."""
 

@@ -33,7 +33,7 @@ def verify_paths(paths: Sequence[str], options: Options, resolver: SecretResolve
     from reconciler.run import InvalidManifests
     from reconciler.validate import validate_paths
 
-    validation = validate_paths(paths)
+    validation = validate_paths(paths, use_cache=False)  # verify leaves nothing behind
     if not validation.ok():
         raise InvalidManifests(validation)
     return Verifier(options, resolver or SecretResolver(), through).run(validation.manifests)
