@@ -38,7 +38,7 @@ from typing import Any
 CACHE_ENV = "RECONCILER_CACHE"
 CACHE_DIR_ENV = "RECONCILER_CACHE_DIR"
 DEFAULT_DIR = os.path.join(".reconciler", "cache")
-MAGIC = b"reconciler-cache 1\n"
+MAGIC = b"reconciler-cache 2\n"
 NEVER_CACHED = frozenset({"RC202"})  # a secret value in a manifest: not copied anywhere else
 RACY_SECONDS = 2.0  # a file changed this recently may change again within one timestamp tick
 MAX_SPARE_ENTRIES = 20_000  # entries of files this run did not read that a pack keeps, at most...
@@ -171,7 +171,7 @@ Key = tuple[str, bytes]  # (the path as given, the digest of its bytes)
 
 class FilePack:
     """The entries of one tool, in one file; `entry` bytes are `dumps((docs, problems))` where
-    docs are (index, data, unsafe_text, schema-valid) tuples."""
+    docs are (index, data, unsafe_text, schema-valid, line) tuples."""
 
     def __init__(self) -> None:
         self.path = cache_dir() / f"files-{tool_id()}.pack"

@@ -202,8 +202,8 @@ def _result(path: str, digest: bytes, text: str | None, entry: tuple[list[Any], 
 
     docs, problems = entry
     source = Source(text) if text is not None else None
-    documents = [Document(path, index, None, data, unsafe, source) for index, data, unsafe, _ in docs]
-    return FileResult(path, digest, documents, [ok for *_, ok in docs], problems, blob)
+    documents = [Document(path, index, None, data, unsafe, source, line) for index, data, unsafe, _, line in docs]
+    return FileResult(path, digest, documents, [ok for _, _, _, ok, _ in docs], problems, blob)
 
 
 def _load_and_check(files: list[str], jobs: int | None, patched: Keys, keep: bool) -> Iterator[list[FileResult]]:
@@ -273,8 +273,8 @@ def _check_chunk(work: tuple[list[str], Keys], fast: bool | None = True, keep: b
         if not keep or result.digest is None:
             out.append(result)
             continue
-        blob = dumps(([(d.index, d.data, d.unsafe_text, ok) for d, ok in zip(result.documents, result.valid,
-                                                                              strict=True)], result.problems))
+        blob = dumps(([(d.index, d.data, d.unsafe_text, ok, d.line)
+                       for d, ok in zip(result.documents, result.valid, strict=True)], result.problems))
         cacheable = not any(d.code in NEVER_CACHED for d in result.problems)
         if ship:
             source = result.documents[0].source if result.documents else None
