@@ -918,13 +918,17 @@ def export(store_url: str, out_dir: str | None) -> int:
         if _verbosity() >= 0:
             counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
             _err(f"Wrote {len(written)} files to {out_dir} ({counts})\n")
+    _export_notes(result)
+    return EXIT_OK
+
+
+def _export_notes(result: Any) -> None:
+    """What an export could not carry over, and the variables it named for secrets (stderr)."""
     for note in result.notes:
         _note(f"Warning: {note}\n")
-    if result.derived and _verbosity() >= 0:
-        _err("The store recorded no reference for these secrets; the manifests name these variables "
-             "(set them before apply):\n")
-        _err("".join(f"  {d.env}  ({d.where})\n" for d in result.derived))
-    return EXIT_OK
+    if result.derived:
+        _note("The store recorded no reference for these secrets; the manifests name these variables "
+              "(set them before apply):\n" + "".join(f"  {d.env}  ({d.where})\n" for d in result.derived))
 
 
 @cli.command("import-env", context_settings=CONTEXT)
@@ -1274,12 +1278,7 @@ def init(directory: str, from_url: str | None, force: bool) -> int:
     if _verbosity() >= 0:
         _err(f"Wrote {len(written)} files to {directory}. Next: cd {directory} && reconciler validate\n")
     if export is not None:
-        for note in export.notes:
-            _err(f"Warning: {note}\n")
-        if export.derived and _verbosity() >= 0:
-            _err("The store recorded no reference for these secrets; the manifests name these variables "
-                 "(set them before apply):\n")
-            _err("".join(f"  {d.env}  ({d.where})\n" for d in export.derived))
+        _export_notes(export)
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from reconciler.changes import APPLIED, CREATE, DELETE, FAILED, REPLACE, UPDATE,
 from reconciler.errors import SecretError, StoreError
 from reconciler.secrets import Secret, redact_runs
 from reconciler.state import MODEL, OVERRIDE, PRICE, PROVIDER, SETTINGS, Key, Record, secret_slots
-from reconciler.stores.coder.access import Principals, acl_patch, acl_path, created_access
+from reconciler.stores.coder.access import Principals, access_record, acl_patch, acl_path, created_access
 from reconciler.stores.coder.api import ApiFailure, CoderApi, Reply
 from reconciler.stores.coder.mapping import (
     GLOBAL_PRICE_TYPES,
@@ -360,8 +360,6 @@ class Writer:
     def _write_access(self, org: str, model_id: str, before: Any, after: Any, check: bool = True) -> None:
         """PATCH the model's access list from `before` to `after`; with `check`, only when the list
         is still `before` (someone may have changed it since the plan was read)."""
-        from reconciler.stores.coder.access import access_record
-
         org_id = self._index.org_id(org)
         path = acl_path(models_path(org_id), model_id)
         if check:
